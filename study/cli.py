@@ -15,7 +15,7 @@ COMMANDS = ["synth", "check"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="study",
-        description="Hyperparameter studies for EEG-to-image decoding with human-aligned image models.",
+        description="Hyperparameter studies for EEG-to-image decoding with human-aligned models.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -1,0 +1,168 @@
+"""A study's specification: all that is needed to run, resume and report it, saved first."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainables.atomic import atomic_write
+from trainables.errors import ConfigError
+
+SPEC_FILE = "study.yaml"
+OBJECTIVES = {"val_top1": "max", "val_loss": "min"}
+SCHEDULERS = ("asha", "none")
+VAL_KINDS = ("concepts", "images")
+
+
+@dataclass
+class SweepSettings:
+    """Budget and engine settings, identical for every backbone of a study."""
+
+    num_samples: int = 12
+    max_epochs: int = 30
+    scheduler: str = "asha"
+    grace_period: int = 3
+    reduction_factor: int = 3
+    max_concurrent: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 2
+    objective: str = "val_top1"
+    seed: int = 0
+
+    @property
+    def mode(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(
+                f"objective must be one of {sorted(OBJECTIVES)}, got '{self.objective}'"
+            )
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"scheduler must be one of {SCHEDULERS}, got '{self.scheduler}'")
+        for name in ("num_samples", "max_epochs", "grace_period", "max_concurrent"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.reduction_factor < 2:
+            raise ConfigError(f"reduction_factor must be >= 2, got {self.reduction_factor}")
+        if self.scheduler == "asha" and self.grace_period > self.max_epochs:
+            raise ConfigError(
+                f"grace_period ({self.grace_period}) must not exceed max_epochs ({self.max_epochs})"
+            )
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0 or self.max_failures < 0:
+            raise ConfigError("cpus_per_trial must be > 0; gpus_per_trial and max_failures >= 0")
+
+
+@dataclass
+class WandbSettings:
+    """Optional Weights & Biases logging (WANDB_MODE=offline works without network)."""
+
+    enabled: bool = False
+    project: str = "aligned-eeg-study"
+    entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataSettings:
+    """Which data the sweep tunes on; the test split is never part of it."""
+
+    root: str = ""
+    tune_subjects: list[int] = field(default_factory=lambda: [1])
+    val_kind: str = "concepts"
+    val_seed: int = 0
+    val_count: int | None = None
+    cache_dir: str | None = None
+
+    def validate(self) -> None:
+        if not self.root:
+            raise ConfigError("no data folder given (--data DIR)")
+        if self.val_kind not in VAL_KINDS:
+            raise ConfigError(f"val_kind must be one of {VAL_KINDS}, got '{self.val_kind}'")
+        if not self.tune_subjects:
+            raise ConfigError("tune_subjects must name at least one subject")
+
+
+@dataclass
+class StudySpec:
+    """Saved as ``<storage>/<name>/study.yaml`` before the first trial starts."""
+
+    name: str
+    backbones: list[str]
+    data: DataSettings = field(default_factory=DataSettings)
+    sweep: SweepSettings = field(default_factory=SweepSettings)
+    space: str = "seed"
+    spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    wandb: WandbSettings = field(default_factory=WandbSettings)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ConfigError(f"invalid study name '{self.name}' (a plain folder name is needed)")
+        if not self.backbones:
+            raise ConfigError("no backbones given (--backbones LIST)")
+        if len(set(self.backbones)) != len(self.backbones):
+            raise ConfigError(f"backbones listed twice: {self.backbones}")
+        self.data.validate()
+        self.sweep.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> StudySpec:
+        try:
+            return _build(cls, raw)
+        except TypeError as exc:
+            raise ConfigError(f"invalid study specification: {exc}") from exc
+
+    def save(self, study_dir: Path) -> Path:
+        path = Path(study_dir) / SPEC_FILE
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        atomic_write(path, lambda tmp: tmp.write_text(text))
+        return path
+
+    @classmethod
+    def load(cls, study_dir: Path) -> StudySpec:
+        path = Path(study_dir) / SPEC_FILE
+        if not path.is_file():
+            raise ConfigError(
+                f"{path}: no study here (missing {SPEC_FILE}); check --name/--storage"
+            )
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: unreadable study specification ({exc})") from exc
+        return cls.from_dict(raw)
+
+
+def _build(cls: type, raw: dict[str, Any]) -> Any:
+    """Build a (nested) dataclass from a dict, refusing unknown keys."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"{cls.__name__} expects a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise TypeError(f"unknown {cls.__name__} keys {unknown}")
+    kwargs = {}
+    for key, value in raw.items():
+        default = (
+            fields[key].default_factory
+            if fields[key].default_factory is not dataclasses.MISSING
+            else None
+        )
+        if default is not None and dataclasses.is_dataclass(default) and value is not None:
+            kwargs[key] = _build(default, value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def study_dir(storage: Path, name: str) -> Path:
+    return Path(storage).expanduser().resolve() / name
