@@ -1,0 +1,77 @@
+"""A SearchSpace as a define-by-run function for Ray's OptunaSearch, or a config sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from search_spaces.spec import (
+    TUNABLE_FIELDS,
+    Categorical,
+    IntRange,
+    LogUniform,
+    Number,
+    ParamSpec,
+    SearchSpace,
+    Uniform,
+)
+
+
+def _as_field_type(name: str, value: Number) -> Number:
+    """``value`` as the TrainConfig field's type (a categorical 0 for a float field is 0.0)."""
+    return TUNABLE_FIELDS[name].kind(value)
+
+
+def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Number:
+    """Ask ``trial`` for field ``name`` under ``spec``; the value has the field's type."""
+    match spec:
+        case LogUniform(low, high):
+            value: Number = trial.suggest_float(name, low, high, log=True)
+        case Uniform(low, high):
+            value = trial.suggest_float(name, low, high)
+        case IntRange(low, high, step, log):
+            value = trial.suggest_int(name, low, high, step=step, log=log)
+        case Categorical(choices):
+            value = trial.suggest_categorical(name, list(choices))
+        case _:
+            raise TypeError(f"{name}: not a parameter spec: {spec!r}")
+    return _as_field_type(name, value)
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """The define-by-run function of a resolved space; picklable, so searcher state can be saved.
+
+    Calling it suggests every tuned field (in name order, so proposals do not depend on the
+    order a YAML file lists them) and returns the fixed constants plus every value cast to its
+    field's type; Ray's OptunaSearch merges that dict over the values it captured.
+    """
+
+    space: SearchSpace
+
+    def __post_init__(self) -> None:
+        if self.space.overrides:
+            raise ValueError(
+                f"search space {self.space.name!r} still has per-backbone overrides; "
+                "pass space.for_backbone(name) (or presets.resolve) first"
+            )
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        return sample_config(self.space, trial)
+
+
+def sample_config(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
+    """A plain config dict (tuned + fixed fields) for a resolved ``space``, drawn from ``trial``."""
+    config: dict[str, Any] = {
+        name: _as_field_type(name, value) for name, value in sorted(space.fixed.items())
+    }
+    for name in sorted(space.params):
+        config[name] = suggest(trial, name, space.params[name])
+    return config
+
+
+def define_by_run(space: SearchSpace) -> DefineByRun:
+    """The function to pass as ``OptunaSearch(space=...)`` for a resolved ``space``."""
+    return DefineByRun(space)
