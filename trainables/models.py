@@ -1,0 +1,235 @@
+"""NICE EEG encoders (a small registry), latent projectors and the contrastive model of one trial.
+
+The temporal front end of both encoders is linear up to its first BatchNorm: ``nice`` runs a
+Conv(1->40, 1x25) then AvgPool(1x51, stride 5), ``nice_100hz`` a Conv(1->40, 1x25) then a
+Conv(40->40, 1x41). With ``fused=True`` (default) the forward pass composes the trainable kernels
+into one equivalent convolution every step (design.md, performance notes): same parameters, same
+function, same gradients (up to float rounding), a fraction of the FLOPs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainables.errors import ConfigError
+
+N_FILTERS = 40
+TEMPORAL_KERNEL = 25
+POOL_KERNEL, POOL_STRIDE = 51, 5
+SECOND_TEMPORAL_KERNEL = 41
+NICE_100HZ_STEPS = 36
+SFREQ_NICE_MIN = 150.0
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything needed to rebuild an encoder's architecture (its state_dict holds the rest)."""
+
+    name: str
+    n_channels: int
+    n_times: int
+    dropout: float = 0.5
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> EncoderSpec:
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _compose_kernels(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Kernel of conv(conv(x, first), second) along time: (out, 1, 1, k1 + k2 - 1).
+
+    ``first`` is (mid, 1, 1, k1), ``second`` is (out, mid, 1, k2).
+    """
+    k1 = first.shape[-1]
+    padded = F.pad(second[:, :, 0, :], (k1 - 1, k1 - 1))
+    flipped = first[:, 0, 0, :].flip(-1).unsqueeze(0)
+    return F.conv1d(padded, flipped).unsqueeze(1)
+
+
+class NiceEncoder(nn.Module):
+    """The original NICE patch-embedding encoder: 1440 features at 63 channels x 250 samples."""
+
+    def __init__(self, spec: EncoderSpec, fused: bool = True) -> None:
+        super().__init__()
+        self.spec = spec
+        self.fused = fused
+        self.temporal = nn.Conv2d(1, N_FILTERS, (1, TEMPORAL_KERNEL))
+        self.pool = nn.AvgPool2d((1, POOL_KERNEL), (1, POOL_STRIDE))
+        self.norm1 = nn.BatchNorm2d(N_FILTERS)
+        self.spatial = nn.Conv2d(N_FILTERS, N_FILTERS, (spec.n_channels, 1))
+        self.norm2 = nn.BatchNorm2d(N_FILTERS)
+        self.dropout = nn.Dropout(spec.dropout)
+        self.pointwise = nn.Conv2d(N_FILTERS, N_FILTERS, 1)
+        front = spec.n_times - TEMPORAL_KERNEL + 1
+        if front < POOL_KERNEL:
+            raise ConfigError(
+                f"nice needs at least {TEMPORAL_KERNEL + POOL_KERNEL - 1} time samples"
+            )
+        self.n_steps = (front - POOL_KERNEL) // POOL_STRIDE + 1
+        self.out_features = self.n_steps * N_FILTERS
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        """Temporal conv + average pool: one fused strided convolution, or the plain stack."""
+        if not self.fused:
+            return self.pool(self.temporal(x))
+        box = torch.full((1, 1, POOL_KERNEL), 1.0 / POOL_KERNEL, dtype=x.dtype, device=x.device)
+        w = self.temporal.weight[:, :, 0, :]
+        kernel = F.conv1d(F.pad(w, (POOL_KERNEL - 1, POOL_KERNEL - 1)), box).unsqueeze(2)
+        return F.conv2d(x, kernel, self.temporal.bias, stride=(1, POOL_STRIDE))
+
+    def forward(self, eeg: torch.Tensor) -> torch.Tensor:
+        x = F.elu(self.norm1(self.front(eeg.unsqueeze(1))))
+        x = self.dropout(F.elu(self.norm2(self.spatial(x))))
+        x = self.pointwise(x)
+        return x.flatten(2).transpose(1, 2).flatten(1)
+
+
+class Nice100HzEncoder(nn.Module):
+    """The seed's 100 Hz variant: a second temporal conv instead of pooling; adaptive pool to 36."""
+
+    def __init__(self, spec: EncoderSpec, fused: bool = True) -> None:
+        super().__init__()
+        self.spec = spec
+        self.fused = fused
+        self.temporal = nn.Conv2d(1, N_FILTERS, (1, TEMPORAL_KERNEL))
+        self.temporal2 = nn.Conv2d(N_FILTERS, N_FILTERS, (1, SECOND_TEMPORAL_KERNEL), bias=False)
+        self.norm1 = nn.BatchNorm2d(N_FILTERS)
+        self.spatial = nn.Conv2d(N_FILTERS, N_FILTERS, (spec.n_channels, 1))
+        self.norm2 = nn.BatchNorm2d(N_FILTERS)
+        self.dropout = nn.Dropout(spec.dropout)
+        self.pointwise = nn.Conv2d(N_FILTERS, N_FILTERS, 1)
+        self.pool = nn.AdaptiveAvgPool2d((1, NICE_100HZ_STEPS))
+        minimum = TEMPORAL_KERNEL + SECOND_TEMPORAL_KERNEL - 1
+        if spec.n_times < minimum:
+            raise ConfigError(f"nice_100hz needs at least {minimum} time samples")
+        self.n_steps = NICE_100HZ_STEPS
+        self.out_features = NICE_100HZ_STEPS * N_FILTERS
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        """The two temporal convs, composed into one convolution or as the plain stack."""
+        if not self.fused:
+            return self.temporal2(self.temporal(x))
+        kernel = _compose_kernels(self.temporal.weight, self.temporal2.weight)
+        bias = torch.einsum("ocht,c->o", self.temporal2.weight, self.temporal.bias)
+        return F.conv2d(x, kernel, bias)
+
+    def forward(self, eeg: torch.Tensor) -> torch.Tensor:
+        x = F.elu(self.norm1(self.front(eeg.unsqueeze(1))))
+        x = self.dropout(F.elu(self.norm2(self.spatial(x))))
+        x = self.pool(self.pointwise(x))
+        return x.flatten(2).transpose(1, 2).flatten(1)
+
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {
+    "nice": NiceEncoder,
+    "nice_100hz": Nice100HzEncoder,
+}
+
+
+def resolve_variant(model: str, sfreq: float) -> str:
+    """``auto`` -> ``nice`` for 250 Hz-like data, ``nice_100hz`` below SFREQ_NICE_MIN Hz."""
+    if model == "auto":
+        return "nice" if sfreq >= SFREQ_NICE_MIN else "nice_100hz"
+    if model not in ENCODERS:
+        raise ConfigError(f"unknown model {model!r}; choose from auto, {', '.join(ENCODERS)}")
+    return model
+
+
+def build_encoder(spec: EncoderSpec, fused: bool = True) -> nn.Module:
+    if spec.name not in ENCODERS:
+        raise ConfigError(f"unknown model {spec.name!r}; choose from {', '.join(ENCODERS)}")
+    encoder = ENCODERS[spec.name](spec, fused=fused)
+    encoder.apply(init_weights)
+    return encoder
+
+
+class Projector(nn.Module):
+    """Linear, then residual [GELU, Linear, Dropout], then LayerNorm (NICE's Proj_eeg/Proj_img)."""
+
+    def __init__(self, in_features: int, latent_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, latent_dim)
+        self.residual = nn.Sequential(
+            nn.GELU(), nn.Linear(latent_dim, latent_dim), nn.Dropout(dropout)
+        )
+        self.norm = nn.LayerNorm(latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.linear(x)
+        return self.norm(x + self.residual(x))
+
+
+def init_weights(module: nn.Module) -> None:
+    """NICE's init: conv/linear weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
+    if isinstance(module, nn.Conv2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class ContrastiveModel(nn.Module):
+    """EEG encoder + projectors for both sides + the learnable logit scale log(1/temperature)."""
+
+    def __init__(
+        self,
+        spec: EncoderSpec,
+        embedding_dim: int,
+        latent_dim: int,
+        temperature_init: float,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        self.encoder = build_encoder(spec, fused=fused)
+        self.eeg_projector = Projector(self.encoder.out_features, latent_dim, spec.dropout)
+        self.image_projector = Projector(embedding_dim, latent_dim, spec.dropout)
+        self.eeg_projector.apply(init_weights)
+        self.image_projector.apply(init_weights)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature_init)))
+
+    def encode_eeg(self, eeg: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, times) -> L2-normalised latents (batch, latent_dim)."""
+        return F.normalize(self.eeg_projector(self.encoder(eeg)), dim=-1)
+
+    def encode_images(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, embedding_dim) -> L2-normalised latents (batch, latent_dim)."""
+        return F.normalize(self.image_projector(embeddings), dim=-1)
+
+    def forward(
+        self, eeg: torch.Tensor, embeddings: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_eeg(eeg), self.encode_images(embeddings)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.encoder.parameters())
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Projectors and the temperature: the optimizer's second parameter group."""
+        params = list(self.eeg_projector.parameters()) + list(self.image_projector.parameters())
+        return [*params, self.logit_scale]
+
+
+def build_model(
+    model: str,
+    *,
+    n_channels: int,
+    n_times: int,
+    sfreq: float,
+    embedding_dim: int,
+    latent_dim: int = 256,
+    dropout: float = 0.5,
+    temperature_init: float = 0.07,
+    fused: bool = True,
+) -> ContrastiveModel:
+    """The contrastive model for data of this shape; ``model`` may be ``auto``."""
+    spec = EncoderSpec(resolve_variant(model, sfreq), n_channels, n_times, dropout)
+    return ContrastiveModel(spec, embedding_dim, latent_dim, temperature_init, fused=fused)
