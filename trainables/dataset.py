@@ -1,0 +1,224 @@
+"""Build a trial's :class:`DecodingData` from a dataset layout and a backbone's embedding store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainables.decoding_data import DecodingData, EvalSplit
+from trainables.embedding_store import EmbeddingStore, load_store
+from trainables.errors import ConfigError, DataError
+from trainables.images import ImageList, ImageSet, read_images
+from trainables.layout import DataLayout
+from trainables.prepared_cache import PreparedEEG, default_cache_dir, load_prepared
+from trainables.splits import ValidationSplit, carve_validation
+
+
+def dataset_images(layout: DataLayout) -> ImageSet:
+    """The dataset's ordered image lists (folders and/or image_metadata.npy)."""
+    if layout.images_dir is None and layout.metadata_path is None:
+        raise DataError(
+            f"{layout.root}: expected an images folder (imgs/, images/ or image_set/ with "
+            f"training_images/ and test_images/) or image_metadata.npy, found none; "
+            f"pass --images-dir"
+        )
+    images_dir = layout.images_dir or layout.metadata_path.parent
+    return read_images(images_dir, layout.metadata_path)
+
+
+def load_subject_split(
+    layout: DataLayout,
+    subject: int,
+    split: str,
+    images: ImageList,
+    cache_dir: Path,
+    *,
+    per_repetition: bool = False,
+) -> PreparedEEG:
+    """One subject's prepared split, checked against the number of images of that split."""
+    prepared = load_prepared(
+        layout.eeg_file(subject, split), cache_dir, per_repetition=per_repetition
+    )
+    if prepared.mean.shape[0] != len(images):
+        raise DataError(
+            f"{prepared.source}: expected {len(images)} EEG image conditions (the {split} image "
+            f"list), found {prepared.mean.shape[0]}"
+        )
+    return prepared
+
+
+def check_consistent_axes(prepared: Sequence[PreparedEEG]) -> None:
+    """All files must share channels, times and sampling rate with the first one."""
+    ref = prepared[0]
+    for other in prepared[1:]:
+        if other.ch_names != ref.ch_names:
+            raise DataError(
+                f"{other.source}: expected the {len(ref.ch_names)} channels of {ref.source} "
+                f"({_short(ref.ch_names)}), found {len(other.ch_names)} ({_short(other.ch_names)})"
+            )
+        same_times = other.times.shape == ref.times.shape and np.allclose(
+            other.times, ref.times, atol=1e-6
+        )
+        if not same_times or other.sfreq != ref.sfreq:
+            raise DataError(
+                f"{other.source}: expected the time axis of {ref.source} ({_axis(ref)}), "
+                f"found {_axis(other)}"
+            )
+
+
+def load_decoding_data(
+    layout: DataLayout,
+    backbone: str,
+    subjects: Sequence[int] | None = None,
+    *,
+    val_kind: str | None = "concepts",
+    val_seed: int = 0,
+    val_count: int | None = None,
+    val_fraction: float | None = None,
+    include_test: bool = False,
+    train_subjects: Sequence[int] | None = None,
+    cache_dir: Path | None = None,
+) -> DecodingData:
+    """Train/val(/test) arrays for ``backbone``.
+
+    ``subjects`` are evaluated (validation and test); training uses ``train_subjects`` when given
+    (leave-one-subject-out: disjoint from ``subjects``), else the same subjects pooled.
+    ``val_kind=None`` trains on the whole training set with no validation (final training).
+    The test split is read only when ``include_test`` is true.
+    """
+    eval_subjects = _subjects(layout, subjects, "subjects")
+    fit_subjects = (
+        eval_subjects
+        if train_subjects is None
+        else _subjects(layout, train_subjects, "train_subjects")
+    )
+    if train_subjects is not None and set(fit_subjects) & set(eval_subjects):
+        both = sorted(set(fit_subjects) & set(eval_subjects))
+        raise ConfigError(f"subjects {both} are both training and evaluation subjects")
+    images = dataset_images(layout)
+    store = load_store(layout.embeddings_dir, backbone, expected_hashes=images.hashes())
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(layout.root)
+
+    needed = fit_subjects + [s for s in eval_subjects if s not in fit_subjects and val_kind]
+    train_eeg = {s: load_subject_split(layout, s, "train", images.train, cache_dir) for s in needed}
+    test_eeg = (
+        {s: load_subject_split(layout, s, "test", images.test, cache_dir) for s in eval_subjects}
+        if include_test
+        else {}
+    )
+    check_consistent_axes([*train_eeg.values(), *test_eeg.values()])
+
+    split = (
+        carve_validation(
+            images.train.concepts, val_kind, seed=val_seed, count=val_count, fraction=val_fraction
+        )
+        if val_kind
+        else None
+    )
+    train_idx = split.train_idx if split else np.arange(len(images.train))
+    train = _eval_split(train_eeg, fit_subjects, store.train, train_idx)
+    val = _eval_split(train_eeg, eval_subjects, store.train, split.val_idx) if split else None
+    test = (
+        _eval_split(test_eeg, eval_subjects, store.test, np.arange(len(images.test)))
+        if include_test
+        else None
+    )
+    ref = next(iter(train_eeg.values()))
+    return DecodingData(
+        train=train,
+        val=val,
+        test=test,
+        backbone=backbone,
+        sfreq=ref.sfreq,
+        channels=list(ref.ch_names),
+        protocol=_protocol(
+            layout,
+            images,
+            store,
+            ref,
+            split,
+            fit_subjects,
+            eval_subjects,
+            include_test,
+            cache_dir,
+            test_eeg,
+        ),
+    )
+
+
+def _subjects(layout: DataLayout, requested: Sequence[int] | None, name: str) -> list[int]:
+    if requested is None:
+        return list(layout.subjects)
+    chosen = sorted(set(int(s) for s in requested))
+    if not chosen:
+        raise ConfigError(f"{name} is empty")
+    missing = [s for s in chosen if s not in layout.subjects]
+    if missing:
+        found = ", ".join(str(s) for s in layout.subjects)
+        raise DataError(
+            f"{layout.eeg_dir}: expected subjects {', '.join(map(str, missing))}, "
+            f"found only {found}"
+        )
+    return chosen
+
+
+def _eval_split(
+    prepared: dict[int, PreparedEEG], subjects: list[int], embeddings: np.ndarray, idx: np.ndarray
+) -> EvalSplit:
+    eeg = np.stack([np.asarray(prepared[s].mean[idx], dtype=np.float32) for s in subjects])
+    rows = np.ascontiguousarray(embeddings[idx], dtype=np.float32)
+    return EvalSplit(eeg=eeg, embeddings=rows, subjects=list(subjects))
+
+
+def _protocol(
+    layout: DataLayout,
+    images: ImageSet,
+    store: EmbeddingStore,
+    ref: PreparedEEG,
+    split: ValidationSplit | None,
+    fit_subjects: list[int],
+    eval_subjects: list[int],
+    include_test: bool,
+    cache_dir: Path,
+    test_eeg: dict[int, PreparedEEG],
+) -> dict[str, Any]:
+    test_reps = sorted({p.n_repetitions for p in test_eeg.values()})
+    return {
+        "data_root": str(layout.root),
+        "release_format": ref.format,
+        "n_channels": len(ref.ch_names),
+        "n_times": int(ref.times.shape[0]),
+        "times_s": [float(ref.times[0]), float(ref.times[-1])],
+        "eeg": "float32 mean over repetitions per image",
+        "train_repetitions_averaged": ref.n_repetitions,
+        "test_repetitions_averaged": test_reps[0] if len(test_reps) == 1 else test_reps,
+        "train_subjects": fit_subjects,
+        "eval_subjects": eval_subjects,
+        "subject_protocol": "within/pooled"
+        if fit_subjects == eval_subjects
+        else "cross-subject (train and evaluation subjects disjoint)",
+        "validation": split.describe() if split else None,
+        "test_loaded": include_test,
+        "test_gallery": f"all {len(images.test)} test images" if include_test else None,
+        "images_source": images.source,
+        "image_list_sha256": images.hashes(),
+        "embedding_store": {
+            "path": str(store.path),
+            "backbone": store.manifest.backbone,
+            "dim": store.manifest.dim,
+            "source": store.manifest.source,
+            "normalisation": store.manifest.normalisation,
+        },
+        "cache_dir": str(cache_dir),
+    }
+
+
+def _short(names: Sequence[str]) -> str:
+    return ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+
+
+def _axis(p: PreparedEEG) -> str:
+    return f"{len(p.times)} samples {p.times[0]:.3f}..{p.times[-1]:.3f} s at {p.sfreq:g} Hz"
