@@ -86,7 +86,11 @@ def _extend(base: SearchSpace, data: Mapping[str, Any], name: str) -> SearchSpac
     where = f"search space {name!r}"
     params_in = _nullable_params(data.get("params"), f"{where}: params")
     fixed_in = _nullable_fixed(data.get("fixed"), f"{where}: fixed")
-    both = sorted(k for k in set(params_in) & set(fixed_in) if params_in[k] and fixed_in[k])
+    both = sorted(
+        k
+        for k in set(params_in) & set(fixed_in)
+        if params_in[k] is not None and fixed_in[k] is not None
+    )
     if both:
         raise ConfigError(f"{where}: {', '.join(both)} both tuned (params) and fixed")
     params: dict[str, ParamSpec] = dict(base.params)
