@@ -6,10 +6,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
+from trainables.atomic import atomic_write
 from trainables.errors import ConfigError
 
 Number = int | float
@@ -345,6 +347,11 @@ class SearchSpace:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def save(self, path: Path) -> None:
+        """Write the space atomically: JSON for a ``.json`` path, YAML otherwise."""
+        text = self.to_json() if Path(path).suffix == ".json" else self.to_yaml()
+        atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
     @classmethod
     def from_dict(cls, data: Any, name: str | None = None) -> SearchSpace:

@@ -138,7 +138,10 @@ def test_backbone_overrides_apply_only_to_that_backbone(tmp_path: Path) -> None:
     assert tuned.params["batch_size"] == Categorical((256, 1024))
     assert tuned.fixed == {} and not tuned.overrides
     assert tuned.name == "mine@dreamsim_synclr"
-    assert SearchSpace.from_yaml(tuned.to_yaml()) == tuned
+    for saved in (tmp_path / "saved.yaml", tmp_path / "saved.json"):
+        tuned.save(saved)
+        assert resolve(saved) == tuned == resolve(saved, "dreamsim_synclr")
+    assert json.loads((tmp_path / "saved.json").read_text()) == tuned.to_dict()
 
 
 def test_yaml_amends_a_preset(tmp_path: Path) -> None:
