@@ -45,15 +45,15 @@ class FieldRule:
 TUNABLE_FIELDS: dict[str, FieldRule] = {
     "lr_encoder": FieldRule(float, 0.0, low_open=True),
     "lr_projector": FieldRule(float, 0.0, low_open=True),
-    "min_lr_encoder": FieldRule(float, 0.0),
-    "min_lr_projector": FieldRule(float, 0.0),
+    "min_lr_encoder": FieldRule(float, 0.0, low_open=True),
+    "min_lr_projector": FieldRule(float, 0.0, low_open=True),
     "warmup_encoder": FieldRule(int, 0),
     "warmup_projector": FieldRule(int, 0),
     "latent_dim": FieldRule(int, 1),
     "dropout": FieldRule(float, 0.0, 1.0, high_open=True),
     "weight_decay": FieldRule(float, 0.0),
     "temperature_init": FieldRule(float, 0.0, low_open=True),
-    "batch_size": FieldRule(int, 1),
+    "batch_size": FieldRule(int, 2),  # the contrastive loss needs two pairs
     "epochs": FieldRule(int, 1),
 }
 

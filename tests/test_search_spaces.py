@@ -93,9 +93,21 @@ def test_tunable_fields_match_train_config() -> None:
     fields = {f.name: f for f in dataclasses.fields(config.TrainConfig)}
     for name, rule in TUNABLE_FIELDS.items():
         assert name in fields, name
+        assert fields[name].type in (rule.kind, rule.kind.__name__), (name, fields[name].type)
         default = fields[name].default
         if default is not dataclasses.MISSING:
             assert rule.admits(default), (name, default)
+
+
+@pytest.mark.parametrize("name", ["seed", "wide"])
+def test_sampled_configs_build_a_train_config(name: str) -> None:
+    config = pytest.importorskip("trainables.config")
+    func = define_by_run(resolve(name))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    for _ in range(20):
+        sampled = func(study.ask())
+        built = config.TrainConfig(**sampled)
+        assert {k: getattr(built, k) for k in sampled} == sampled
 
 
 # --- YAML files ----------------------------------------------------------------------------
@@ -192,7 +204,7 @@ INVALID = [
     ("latent_dim: {type: loguniform, low: 64, high: 1024}", "latent_dim is an integer field"),
     ("dropout: {type: int, low: 0, high: 1}", "dropout is a float field"),
     ("dropout: {type: uniform, low: 0.1, high: 1.0}", "outside dropout's range [0, 1)"),
-    ("batch_size: {type: int, low: 0, high: 64}", "outside batch_size's range [1, inf]"),
+    ("batch_size: {type: int, low: 1, high: 64}", "outside batch_size's range [2, inf]"),
     ("lr_encoder: {type: uniform, low: abc, high: 0.01}", "low must be a number, got 'abc'"),
     ("lr_encoder: {type: uniform, low: .nan, high: 0.01}", "low must be finite"),
     ("lr_encoder: {type: uniform, low: true, high: 0.01}", "low must be a number, got True"),
