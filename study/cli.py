@@ -9,7 +9,7 @@ import sys
 
 from trainables.errors import UserError
 
-COMMANDS = ["synth", "check"]
+COMMANDS = ["synth", "check", "embed", "download-models"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,72 @@
+"""`study embed`: precompute image embeddings per backbone into the dataset's embedding stores."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainables.backbones import BACKBONES, Backbone, check_files, parse_backbones
+from trainables.errors import ConfigError, DataError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="embed the dataset's images with DreamSim backbones (aligned and unaligned)",
+        description=(
+            "Embed the training and test images with each backbone (weights from --models-dir, "
+            "never downloaded) into <data>/embeddings/<backbone>/. Interrupted runs resume; "
+            "complete, matching stores are left alone."
+        ),
+    )
+    p.add_argument("--list", action="store_true", help="print the backbones, dims and files")
+    p.add_argument("--data", type=Path, help="THINGS-EEG2 folder (EEG subjects and images)")
+    p.add_argument("--images-dir", type=Path, help="images folder (default: detected in --data)")
+    p.add_argument(
+        "--embeddings-dir", type=Path, help="where stores go (default: <data>/embeddings)"
+    )
+    p.add_argument("--backbones", help="comma-separated names, or 'all' (see --list)")
+    p.add_argument("--models-dir", type=Path, help="model weights in the dreamsim cache layout")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    p.add_argument("--workers", type=int, default=2, help="image decoding processes (0: inline)")
+    p.set_defaults(func=run)
+
+
+def format_registry(backbones: list[Backbone]) -> str:
+    """One block per backbone: name, dimension, dreamsim call, required files."""
+    lines = []
+    for b in backbones:
+        files = ", ".join(r if isinstance(r, str) else " | ".join(r) for r in b.required_files())
+        lines.append(f"{b.name:<18} dim {b.dim:<5} {b.call}")
+        lines.append(f"{'':<18} files: {files}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        print(format_registry(list(BACKBONES.values())))
+        return 0
+    missing = [f for f in ("data", "backbones", "models_dir") if getattr(args, f) is None]
+    if missing:
+        flags = ", ".join("--" + f.replace("_", "-") for f in missing)
+        raise ConfigError(f"study embed needs {flags} (or --list)")
+    backbones = parse_backbones(args.backbones)
+    if not Path(args.models_dir).is_dir():
+        raise DataError(f"{args.models_dir}: expected a models folder, found nothing there")
+    check_files(backbones, args.models_dir)
+
+    from trainables.image_embedding import EmbedSettings, embed_backbone
+    from trainables.images import read_images
+    from trainables.layout import find_layout
+
+    settings = EmbedSettings(device=args.device, batch_size=args.batch_size, workers=args.workers)
+    layout = find_layout(args.data, images_dir=args.images_dir)
+    if layout.images_dir is None:
+        raise DataError(f"{args.data}: expected an images folder, found none; pass --images-dir")
+    images = read_images(layout.images_dir, layout.metadata_path)
+    store_root = args.embeddings_dir or layout.embeddings_dir
+    lists = {"train": images.train.paths, "test": images.test.paths}
+    for backbone in backbones:
+        embed_backbone(backbone, args.models_dir, images.root, lists, store_root, settings)
+    return 0

@@ -1,0 +1,304 @@
+"""Batched, resumable embedding of the ordered image lists into an embedding store.
+
+Images are decoded and preprocessed in DataLoader worker processes exactly as dreamsim's
+``preprocess`` does; batches go through the backbone's ``embed`` under ``torch.inference_mode``
+(bf16 autocast on CUDA). Rows are written in chunks to ``<store_root>/<backbone>.partial/``, so an
+interrupted run resumes at the first row not yet on disk; the complete store is then written
+atomically by ``trainables.embedding_store.write_store`` and the partial folder removed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+from tqdm import tqdm
+
+from trainables.atomic import save_json_atomic, save_npy_atomic
+from trainables.backbones import Backbone, load_backbone
+from trainables.embedding_store import (
+    MANIFEST,
+    StoreManifest,
+    image_list_hash,
+    read_manifest,
+    store_dir,
+    write_store,
+)
+from trainables.errors import ConfigError, DataError
+
+SPLITS = ("train", "test")
+IMG_SIZE = 224  # dreamsim.config.dreamsim_args["img_size"]
+PREPROCESSING = (
+    "dreamsim preprocess: PIL .convert('RGB'); torchvision Resize((224, 224), BICUBIC); "
+    "ToTensor (float32 in [0, 1]); the model's own Normalize inside embed"
+)
+NORMALISATION = "none (normalize_embeds=False: raw embed output)"
+PARTIAL_META = "partial.json"
+CHUNK_RE = re.compile(r"^(train|test)-(\d{8})-(\d{8})\.npy$")
+
+_TRANSFORM = transforms.Compose(
+    [
+        transforms.Resize((IMG_SIZE, IMG_SIZE), interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.ToTensor(),
+    ]
+)
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """One image as dreamsim's ``preprocess`` gives it, without the batch axis: (3, 224, 224)."""
+    try:
+        with Image.open(path) as img:
+            return _TRANSFORM(img.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: image not found") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: cannot decode image ({exc})") from None
+
+
+@dataclass
+class EmbedSettings:
+    """How to run the embedding (not part of what the features are)."""
+
+    device: str = "cpu"
+    batch_size: int = 32
+    workers: int = 2
+    chunk_rows: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.chunk_rows < 1 or self.workers < 0:
+            raise ConfigError(
+                f"batch size and chunk rows must be >= 1 and workers >= 0, got {asdict(self)}"
+            )
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"device must be cpu or cuda, got '{self.device}'")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda given but no CUDA device is available")
+
+
+@dataclass
+class EmbedResult:
+    """What one ``embed_backbone`` call did."""
+
+    backbone: str
+    path: Path
+    computed: dict[str, int] = field(default_factory=dict)  # rows computed now, per split
+    resumed: dict[str, int] = field(default_factory=dict)  # rows found in a partial run
+    up_to_date: bool = False
+
+
+class _ImageList(Dataset):
+    """(index, image tensor or None, error message or None) for each listed image."""
+
+    def __init__(self, root: Path, rel_paths: Sequence[str], indices: Sequence[int]) -> None:
+        self.root, self.rel_paths, self.indices = Path(root), rel_paths, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        index = self.indices[i]
+        try:
+            return index, load_image(self.root / self.rel_paths[index]), None
+        except DataError as exc:
+            return index, None, str(exc)
+
+
+def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]) -> Any:
+    errors = [err for _, _, err in items if err is not None]
+    if errors:
+        return errors[0]
+    return [i for i, _, _ in items], torch.stack([img for _, img, _ in items])
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _chunks(partial: Path) -> dict[str, list[tuple[int, int, Path]]]:
+    found: dict[str, list[tuple[int, int, Path]]] = {s: [] for s in SPLITS}
+    for path in partial.glob("*.npy"):
+        if m := CHUNK_RE.match(path.name):
+            found[m.group(1)].append((int(m.group(2)), int(m.group(3)), path))
+    return {s: sorted(c) for s, c in found.items()}
+
+
+def _done_rows(chunks: list[tuple[int, int, Path]]) -> int:
+    """Rows covered contiguously from 0 by the chunk files."""
+    done = 0
+    for start, stop, _ in chunks:
+        if start != done:
+            break
+        done = stop
+    return done
+
+
+def _assemble(chunks: list[tuple[int, int, Path]], n: int, dim: int) -> np.ndarray:
+    """Concatenate chunk files that exactly tile rows ``0:n``."""
+    if _done_rows(chunks) != n or (chunks and chunks[-1][1] != n):
+        where = chunks[0][2].parent if chunks else "partial run"
+        raise DataError(f"{where}: chunk files do not cover rows 0..{n}")
+    out = np.empty((n, dim), dtype=np.float32)
+    for start, stop, path in chunks:
+        rows = np.load(path, allow_pickle=False)
+        if rows.shape != (stop - start, dim):
+            raise DataError(f"{path}: expected {(stop - start, dim)} rows, found {rows.shape}")
+        out[start:stop] = rows
+    return out
+
+
+def _is_up_to_date(store_root: Path, manifest: StoreManifest) -> bool:
+    if not (store_dir(store_root, manifest.backbone) / MANIFEST).is_file():
+        return False
+    found = read_manifest(store_root, manifest.backbone)
+    return (
+        found.image_list_sha256 == manifest.image_list_sha256
+        and found.dim == manifest.dim
+        and found.source.get("call") == manifest.source["call"]
+        and found.source.get("version") == manifest.source["version"]
+    )
+
+
+def _open_partial(partial: Path, identity: dict[str, Any], log: Callable[[str], None]) -> None:
+    """Create the partial folder, or keep it only if it was started for the same features."""
+    meta = partial / PARTIAL_META
+    if meta.is_file():
+        try:
+            same = json.loads(meta.read_text()) == identity
+        except json.JSONDecodeError:
+            same = False
+        if same:
+            return
+        log(f"{partial}: discarding a partial run for different images or model")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    save_json_atomic(meta, identity)
+
+
+def _embed_split(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    images_root: Path,
+    rel_paths: Sequence[str],
+    start: int,
+    out: Callable[[int, np.ndarray], None],
+    settings: EmbedSettings,
+    desc: str,
+) -> int:
+    """Embed rows ``start:`` of one split, handing ``out(first_row, rows)`` each chunk."""
+    cuda = settings.device == "cuda"
+    loader = DataLoader(
+        _ImageList(images_root, rel_paths, range(start, len(rel_paths))),
+        batch_size=settings.batch_size,
+        num_workers=settings.workers,
+        collate_fn=_collate,
+        worker_init_fn=_worker_init if settings.workers else None,
+        pin_memory=cuda,
+        persistent_workers=False,
+    )
+    buffer: list[np.ndarray] = []
+    first = start
+    with (
+        tqdm(total=len(rel_paths) - start, desc=desc, unit="img", file=sys.stderr) as bar,
+        torch.inference_mode(),
+        torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda),
+    ):
+        for batch in loader:
+            if isinstance(batch, str):
+                raise DataError(batch)
+            indices, images = batch
+            feats = embed(images.to(settings.device, non_blocking=cuda))
+            buffer.append(feats.float().cpu().numpy().reshape(len(indices), -1))
+            bar.update(len(indices))
+            if sum(len(b) for b in buffer) >= settings.chunk_rows:
+                rows = np.concatenate(buffer)
+                out(first, rows)
+                first, buffer = first + len(rows), []
+        if buffer:
+            out(first, np.concatenate(buffer))
+    return len(rel_paths) - start
+
+
+def embed_backbone(
+    backbone: Backbone,
+    models_dir: Path,
+    images_root: Path,
+    image_lists: dict[str, Sequence[str]],
+    store_root: Path,
+    settings: EmbedSettings,
+    log: Callable[[str], None] = print,
+) -> EmbedResult:
+    """Embed the train and test image lists with ``backbone`` into ``store_root/<name>/``."""
+    if set(image_lists) != set(SPLITS):
+        raise ValueError(f"image_lists needs the splits {SPLITS}, got {sorted(image_lists)}")
+    store_root = Path(store_root)
+    hashes = {s: image_list_hash(image_lists[s]) for s in SPLITS}
+    source = backbone.source() | {"models_dir": str(Path(models_dir).resolve())}
+    manifest = StoreManifest(
+        backbone=backbone.name,
+        dim=backbone.dim,
+        n_train=len(image_lists["train"]),
+        n_test=len(image_lists["test"]),
+        image_list_sha256=hashes,
+        source=source,
+        preprocessing=PREPROCESSING,
+        normalisation=NORMALISATION,
+    )
+    out_dir = store_dir(store_root, backbone.name)
+    if _is_up_to_date(store_root, manifest):
+        log(f"{out_dir}: store for '{backbone.name}' is complete and matches; nothing to do")
+        return EmbedResult(backbone.name, out_dir, up_to_date=True)
+    for split in SPLITS:
+        for rel in image_lists[split]:
+            if not (Path(images_root) / rel).is_file():
+                raise DataError(f"{Path(images_root) / rel}: image not found")
+
+    partial = store_root / f"{backbone.name}.partial"
+    autocast = "bfloat16" if settings.device == "cuda" else "none (float32)"
+    identity = {
+        "hashes": hashes,
+        "call": source["call"],
+        "version": source["version"],
+        "autocast": autocast,
+    }
+    _open_partial(partial, identity, log)
+    result = EmbedResult(backbone.name, out_dir)
+    chunks = _chunks(partial)
+    done = {s: min(_done_rows(chunks[s]), len(image_lists[s])) for s in SPLITS}
+    result.resumed = {s: done[s] for s in SPLITS}
+    if any(done[s] < len(image_lists[s]) for s in SPLITS):
+        if any(done.values()):
+            log(f"{partial}: resuming ({done['train']} train, {done['test']} test rows on disk)")
+        model = load_backbone(backbone, models_dir, settings.device)
+        for split in SPLITS:
+
+            def write_chunk(first: int, rows: np.ndarray, split: str = split) -> None:
+                stop = first + len(rows)
+                save_npy_atomic(partial / f"{split}-{first:08d}-{stop:08d}.npy", rows)
+
+            result.computed[split] = _embed_split(
+                model.embed,
+                images_root,
+                image_lists[split],
+                done[split],
+                write_chunk,
+                settings,
+                f"{backbone.name} {split}",
+            )
+        chunks = _chunks(partial)
+    manifest.source["autocast"] = autocast
+    arrays = {s: _assemble(chunks[s], len(image_lists[s]), backbone.dim) for s in SPLITS}
+    write_store(store_root, manifest, arrays["train"], arrays["test"])
+    shutil.rmtree(partial)
+    log(f"{out_dir}: wrote {manifest.n_train} train + {manifest.n_test} test embeddings")
+    return result
