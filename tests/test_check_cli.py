@@ -94,3 +94,34 @@ def test_bad_data_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None
 def test_missing_data_folder_exits_2(tmp_path: Path) -> None:
     result = _cli("check", "--data", str(tmp_path / "nothing"))
     assert result.returncode == 2 and "expected a data folder" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["osf", "nice"])
+def test_synth_then_check_then_load(tmp_path: Path, capsys, fmt: str) -> None:
+    from trainables.dataset import load_decoding_data
+    from trainables.layout import find_layout
+
+    out = tmp_path / "twin"
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(out),
+                "--format",
+                fmt,
+                "--subjects",
+                "1",
+                "--backbones",
+                "synclr",
+                "--no-images",
+            ]
+        )
+        == 0
+    )
+    assert main(["check", "--data", str(out)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("ok")
+    data = load_decoding_data(find_layout(out), "synclr", include_test=True)
+    assert data.n_channels == (17 if fmt == "osf" else 63)
+    assert data.n_times == (100 if fmt == "osf" else 250)
+    assert data.test.eeg.shape[1] == data.test.embeddings.shape[0]
