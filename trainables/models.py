@@ -45,30 +45,87 @@ class EncoderSpec:
 
 
 def _compose_kernels(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Kernel of conv(conv(x, first), second) along time: (out, 1, 1, k1 + k2 - 1).
-
-    ``first`` is (mid, 1, 1, k1), ``second`` is (out, mid, 1, k2).
-    """
+    """Kernel (out, k1 + k2 - 1) of conv by ``first`` (mid, k1) then ``second`` (out, mid, k2)."""
     k1 = first.shape[-1]
-    padded = F.pad(second[:, :, 0, :], (k1 - 1, k1 - 1))
-    flipped = first[:, 0, 0, :].flip(-1).unsqueeze(0)
-    return F.conv1d(padded, flipped).unsqueeze(1)
+    padded = F.pad(second, (k1 - 1, k1 - 1))
+    return F.conv1d(padded, first.flip(-1).unsqueeze(0)).squeeze(1)
 
 
-class NiceEncoder(nn.Module):
-    """The original NICE patch-embedding encoder: 1440 features at 63 channels x 250 samples."""
+def _batch_norm_last(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
+    """BatchNorm2d ``norm`` on a channels-last tensor, updating its buffers the same way."""
+    if norm.training and norm.num_batches_tracked is not None:
+        norm.num_batches_tracked.add_(1)
+    flat = F.batch_norm(
+        x.reshape(-1, x.shape[-1]),
+        norm.running_mean,
+        norm.running_var,
+        norm.weight,
+        norm.bias,
+        norm.training,
+        norm.momentum,
+        norm.eps,
+    )
+    return flat.reshape(x.shape)
 
-    def __init__(self, spec: EncoderSpec, fused: bool = True) -> None:
+
+class _NiceBase(nn.Module):
+    """Layers shared by both variants and the two forward paths.
+
+    Plain path: the layer stack as written (NCHW convolutions). Fused path: the linear temporal
+    front end as one composed kernel applied to time windows, and every later layer as a matmul
+    on a channels-last (batch, time, [channel,] filter) layout. Both read the same parameters and
+    buffers; dropout masks differ between the paths (different layout), everything else is equal.
+    """
+
+    def __init__(self, spec: EncoderSpec, fused: bool) -> None:
         super().__init__()
         self.spec = spec
         self.fused = fused
         self.temporal = nn.Conv2d(1, N_FILTERS, (1, TEMPORAL_KERNEL))
-        self.pool = nn.AvgPool2d((1, POOL_KERNEL), (1, POOL_STRIDE))
         self.norm1 = nn.BatchNorm2d(N_FILTERS)
         self.spatial = nn.Conv2d(N_FILTERS, N_FILTERS, (spec.n_channels, 1))
         self.norm2 = nn.BatchNorm2d(N_FILTERS)
         self.dropout = nn.Dropout(spec.dropout)
         self.pointwise = nn.Conv2d(N_FILTERS, N_FILTERS, 1)
+
+    def plain_front(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def composed_front(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(kernel (filters, window), bias (filters), stride) equal to the linear front end."""
+        raise NotImplementedError
+
+    def pool_time(self, x: torch.Tensor) -> torch.Tensor:
+        """Final pooling over time of a (batch, filters, time) tensor; identity by default."""
+        return x
+
+    def forward(self, eeg: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, times) -> (batch, steps * 40) features, index ``t * 40 + filter``."""
+        return self._fused(eeg) if self.fused else self._plain(eeg)
+
+    def _plain(self, eeg: torch.Tensor) -> torch.Tensor:
+        x = F.elu(self.norm1(self.plain_front(eeg.unsqueeze(1))))
+        x = self.dropout(F.elu(self.norm2(self.spatial(x))))
+        x = self.pool_time(self.pointwise(x).flatten(2))
+        return x.transpose(1, 2).flatten(1)
+
+    def _fused(self, eeg: torch.Tensor) -> torch.Tensor:
+        kernel, bias, stride = self.composed_front()
+        windows = eeg.transpose(1, 2).unfold(1, kernel.shape[1], stride)
+        x = F.elu(_batch_norm_last(F.linear(windows, kernel, bias), self.norm1))
+        spatial = self.spatial.weight[:, :, :, 0].transpose(1, 2).flatten(1)
+        x = F.linear(x.flatten(2), spatial, self.spatial.bias)
+        x = self.dropout(F.elu(_batch_norm_last(x, self.norm2)))
+        x = F.linear(x, self.pointwise.weight[:, :, 0, 0], self.pointwise.bias)
+        return self.pool_time(x.transpose(1, 2)).transpose(1, 2).flatten(1)
+
+
+class NiceEncoder(_NiceBase):
+    """The original NICE encoder: 1440 features at 63 channels x 250 samples."""
+
+    def __init__(self, spec: EncoderSpec, fused: bool = True) -> None:
+        super().__init__(spec, fused)
+        self.pool = nn.AvgPool2d((1, POOL_KERNEL), (1, POOL_STRIDE))
         front = spec.n_times - TEMPORAL_KERNEL + 1
         if front < POOL_KERNEL:
             raise ConfigError(
@@ -77,56 +134,40 @@ class NiceEncoder(nn.Module):
         self.n_steps = (front - POOL_KERNEL) // POOL_STRIDE + 1
         self.out_features = self.n_steps * N_FILTERS
 
-    def front(self, x: torch.Tensor) -> torch.Tensor:
-        """Temporal conv + average pool: one fused strided convolution, or the plain stack."""
-        if not self.fused:
-            return self.pool(self.temporal(x))
-        box = torch.full((1, 1, POOL_KERNEL), 1.0 / POOL_KERNEL, dtype=x.dtype, device=x.device)
-        w = self.temporal.weight[:, :, 0, :]
-        kernel = F.conv1d(F.pad(w, (POOL_KERNEL - 1, POOL_KERNEL - 1)), box).unsqueeze(2)
-        return F.conv2d(x, kernel, self.temporal.bias, stride=(1, POOL_STRIDE))
+    def plain_front(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.temporal(x))
 
-    def forward(self, eeg: torch.Tensor) -> torch.Tensor:
-        x = F.elu(self.norm1(self.front(eeg.unsqueeze(1))))
-        x = self.dropout(F.elu(self.norm2(self.spatial(x))))
-        x = self.pointwise(x)
-        return x.flatten(2).transpose(1, 2).flatten(1)
+    def composed_front(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        weight = self.temporal.weight[:, :, 0, :]
+        box = torch.full(
+            (1, POOL_KERNEL), 1.0 / POOL_KERNEL, dtype=weight.dtype, device=weight.device
+        )
+        return _compose_kernels(box, weight), self.temporal.bias, POOL_STRIDE
 
 
-class Nice100HzEncoder(nn.Module):
+class Nice100HzEncoder(_NiceBase):
     """The seed's 100 Hz variant: a second temporal conv instead of pooling; adaptive pool to 36."""
 
     def __init__(self, spec: EncoderSpec, fused: bool = True) -> None:
-        super().__init__()
-        self.spec = spec
-        self.fused = fused
-        self.temporal = nn.Conv2d(1, N_FILTERS, (1, TEMPORAL_KERNEL))
+        super().__init__(spec, fused)
         self.temporal2 = nn.Conv2d(N_FILTERS, N_FILTERS, (1, SECOND_TEMPORAL_KERNEL), bias=False)
-        self.norm1 = nn.BatchNorm2d(N_FILTERS)
-        self.spatial = nn.Conv2d(N_FILTERS, N_FILTERS, (spec.n_channels, 1))
-        self.norm2 = nn.BatchNorm2d(N_FILTERS)
-        self.dropout = nn.Dropout(spec.dropout)
-        self.pointwise = nn.Conv2d(N_FILTERS, N_FILTERS, 1)
-        self.pool = nn.AdaptiveAvgPool2d((1, NICE_100HZ_STEPS))
         minimum = TEMPORAL_KERNEL + SECOND_TEMPORAL_KERNEL - 1
         if spec.n_times < minimum:
             raise ConfigError(f"nice_100hz needs at least {minimum} time samples")
         self.n_steps = NICE_100HZ_STEPS
         self.out_features = NICE_100HZ_STEPS * N_FILTERS
 
-    def front(self, x: torch.Tensor) -> torch.Tensor:
-        """The two temporal convs, composed into one convolution or as the plain stack."""
-        if not self.fused:
-            return self.temporal2(self.temporal(x))
-        kernel = _compose_kernels(self.temporal.weight, self.temporal2.weight)
-        bias = torch.einsum("ocht,c->o", self.temporal2.weight, self.temporal.bias)
-        return F.conv2d(x, kernel, bias)
+    def plain_front(self, x: torch.Tensor) -> torch.Tensor:
+        return self.temporal2(self.temporal(x))
 
-    def forward(self, eeg: torch.Tensor) -> torch.Tensor:
-        x = F.elu(self.norm1(self.front(eeg.unsqueeze(1))))
-        x = self.dropout(F.elu(self.norm2(self.spatial(x))))
-        x = self.pool(self.pointwise(x))
-        return x.flatten(2).transpose(1, 2).flatten(1)
+    def composed_front(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        second = self.temporal2.weight[:, :, 0, :]
+        kernel = _compose_kernels(self.temporal.weight[:, 0, 0, :], second)
+        bias = second.sum(-1) @ self.temporal.bias
+        return kernel, bias, 1
+
+    def pool_time(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool1d(x, NICE_100HZ_STEPS)
 
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {

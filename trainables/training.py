@@ -1,0 +1,294 @@
+"""The training loop of one trial: same function with or without Ray.
+
+The prepared arrays go to the device once; each epoch's batches are index slices of a seeded
+permutation of all (subject, image) training pairs (the last incomplete batch is dropped, so every
+step sees ``batch_size`` pairs). Two Adam parameter groups (encoder; projectors + temperature),
+each with linear warmup then cosine annealing, stepped once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from trainables.atomic import atomic_write, save_json_atomic
+from trainables.config import TrainConfig
+from trainables.decoding_data import DecodingData, EvalSplit
+from trainables.errors import ConfigError, DataError
+from trainables.loss import info_nce
+from trainables.metrics import per_subject_top1, retrieval_metrics
+from trainables.models import ContrastiveModel, build_model
+
+Reporter = Callable[[dict[str, float], Path | None], None]
+STATE_FILE = "state.pt"
+CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "rng", "epoch", "config", "history"}
+# Fields that may differ between a checkpoint and the run resuming it (no effect on numerics).
+RESUME_FREE_FIELDS = {"device", "compile", "checkpoint_every"}
+EVAL_CHUNK = 4096
+
+
+@dataclass
+class TrainResult:
+    """What a finished run returns: per-epoch history, last metrics and where it checkpointed."""
+
+    config: dict[str, Any]
+    model: str
+    history: list[dict[str, float]]
+    checkpoint: Path | None
+    test_per_subject_top1: list[float] | None = None
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.history[-1] if self.history else {}
+
+
+class WarmupCosine:
+    """LR factor per epoch: linear warmup from ``start`` to 1, then cosine down to min/base."""
+
+    def __init__(self, base_lr: float, min_lr: float, warmup: int, epochs: int, start: float):
+        self.floor = min_lr / base_lr
+        self.warmup = warmup
+        self.epochs = epochs
+        self.start = start
+
+    def __call__(self, epoch: int) -> float:
+        if epoch < self.warmup:
+            return self.start + (1.0 - self.start) * epoch / self.warmup
+        span = max(1, self.epochs - 1 - self.warmup)
+        progress = min(1.0, (epoch - self.warmup) / span)
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_optimization(
+    model: ContrastiveModel, config: TrainConfig
+) -> tuple[torch.optim.Adam, LambdaLR]:
+    """Adam with the encoder and the head (projectors + temperature) as two groups."""
+    optimizer = torch.optim.Adam(
+        [
+            {"params": model.encoder_parameters(), "lr": config.lr_encoder},
+            {"params": model.head_parameters(), "lr": config.lr_projector},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    schedules = [
+        WarmupCosine(
+            config.lr_encoder,
+            config.min_lr_encoder,
+            config.warmup_encoder,
+            config.epochs,
+            config.warmup_start_factor,
+        ),
+        WarmupCosine(
+            config.lr_projector,
+            config.min_lr_projector,
+            config.warmup_projector,
+            config.epochs,
+            config.warmup_start_factor,
+        ),
+    ]
+    return optimizer, LambdaLR(optimizer, schedules)
+
+
+def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
+    if device.type == "cuda" and bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def encode_split(
+    model: ContrastiveModel, split: EvalSplit, device: torch.device, bf16: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents of every subject's EEG (subjects, images, latent) and of the gallery."""
+    model.eval()
+    eeg = torch.as_tensor(split.eeg, device=device)
+    flat = eeg.reshape(-1, *eeg.shape[2:])
+    with _autocast(device, bf16):
+        z_eeg = torch.cat(
+            [model.encode_eeg(flat[s]).float() for s in _chunks(len(flat), EVAL_CHUNK)]
+        )
+        z_img = model.encode_images(torch.as_tensor(split.embeddings, device=device)).float()
+    return z_eeg.reshape(eeg.shape[0], eeg.shape[1], -1), z_img
+
+
+def evaluate(
+    model: ContrastiveModel, split: EvalSplit, device: torch.device, prefix: str, bf16: bool
+) -> dict[str, float]:
+    z_eeg, z_img = encode_split(model, split, device, bf16)
+    return retrieval_metrics(z_eeg, z_img, model.logit_scale.detach(), prefix)
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "permutation": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["permutation"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """Write a checkpoint directory: ``state.pt`` (weights_only-loadable) plus readable JSON."""
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write(path / STATE_FILE, lambda tmp: torch.save(state, tmp))
+    save_json_atomic(path / "config.json", state["config"])
+    if state["history"]:
+        save_json_atomic(path / "metrics.json", state["history"][-1])
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint directory (or its state.pt) with ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    file = path / STATE_FILE if path.is_dir() else path
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"no checkpoint at {file}") from None
+    except Exception as exc:
+        raise DataError(f"{file} is not a readable checkpoint: {exc}") from exc
+    missing = CHECKPOINT_KEYS - set(state) if isinstance(state, dict) else CHECKPOINT_KEYS
+    if missing:
+        raise DataError(
+            f"{file} is not a training checkpoint (missing {', '.join(sorted(missing))})"
+        )
+    return state
+
+
+def _check_resume_config(saved: dict[str, Any], config: TrainConfig, source: Path) -> None:
+    current = config.to_dict()
+    changed = sorted(
+        k for k in current if k not in RESUME_FREE_FIELDS and saved.get(k) != current[k]
+    )
+    if changed:
+        raise ConfigError(f"cannot resume from {source}: config differs in {', '.join(changed)}")
+
+
+def _pairs(split: EvalSplit, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    eeg = torch.as_tensor(split.eeg, dtype=torch.float32)
+    flat = eeg.reshape(-1, *eeg.shape[2:]).to(device)
+    return flat, torch.as_tensor(split.embeddings, dtype=torch.float32).to(device)
+
+
+def train(
+    config: TrainConfig,
+    data: DecodingData,
+    report: Reporter | None = None,
+    checkpoint_dir: Path | None = None,
+    resume_from: Path | None = None,
+    evaluate_test: bool = False,
+) -> TrainResult:
+    """Train one model; call ``report(metrics, checkpoint_or_None)`` after every epoch.
+
+    Checkpoints go to ``checkpoint_dir/epoch_NNNN`` every ``checkpoint_every`` epochs and after
+    the last one (when ``checkpoint_dir`` is given). The test split is evaluated once, after
+    the last epoch, only when ``evaluate_test`` is set.
+    """
+    if evaluate_test and data.test is None:
+        raise ConfigError("evaluate_test needs data with a test split")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(
+        config.model,
+        n_channels=data.n_channels,
+        n_times=data.n_times,
+        sfreq=data.sfreq,
+        embedding_dim=data.embedding_dim,
+        latent_dim=config.latent_dim,
+        dropout=config.dropout,
+        temperature_init=config.temperature_init,
+    ).to(device)
+    optimizer, scheduler = build_optimization(model, config)
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[dict[str, float]] = []
+    start = 0
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        _check_resume_config(state["config"], config, Path(resume_from))
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"], generator)
+        start, history = int(state["epoch"]), list(state["history"])
+
+    eeg, embeddings = _pairs(data.train, device)
+    n_images = embeddings.shape[0]
+    batch = min(config.batch_size, len(eeg))
+    n_batches = len(eeg) // batch
+    step_model = torch.compile(model) if config.compile else model
+    checkpoint = None
+    test_top1 = None
+    for epoch in range(start, config.epochs):
+        model.train()
+        perm = torch.randperm(len(eeg), generator=generator).to(device)
+        total = torch.zeros((), device=device)
+        for b in range(n_batches):
+            idx = perm[b * batch : (b + 1) * batch]
+            with _autocast(device, config.bf16):
+                z_eeg, z_img = step_model(eeg[idx], embeddings[idx % n_images])
+                loss = info_nce(z_eeg, z_img, model.logit_scale)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+        metrics = {
+            "epoch": float(epoch + 1),
+            "train_loss": float(total / n_batches),
+            "temperature": float(model.logit_scale.detach().exp().reciprocal()),
+            "lr_encoder": optimizer.param_groups[0]["lr"],
+            "lr_projector": optimizer.param_groups[1]["lr"],
+        }
+        scheduler.step()
+        if data.val is not None:
+            metrics.update(evaluate(model, data.val, device, "val", config.bf16))
+        last = epoch + 1 == config.epochs
+        if last and evaluate_test:
+            metrics.update(evaluate(model, data.test, device, "test", config.bf16))
+            test_top1 = per_subject_top1(*encode_split(model, data.test, device, config.bf16))
+        history.append(metrics)
+        checkpoint = None
+        if checkpoint_dir is not None and (last or (epoch + 1) % config.checkpoint_every == 0):
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(generator),
+                "epoch": epoch + 1,
+                "config": config.to_dict(),
+                "history": history,
+            }
+            checkpoint = save_checkpoint(Path(checkpoint_dir) / f"epoch_{epoch + 1:04d}", state)
+        if report is not None:
+            report(metrics, checkpoint)
+    return TrainResult(
+        config=config.to_dict(),
+        model=model.encoder.spec.name,
+        history=history,
+        checkpoint=checkpoint,
+        test_per_subject_top1=test_top1,
+    )
