@@ -133,3 +133,14 @@ def write_random_models(models_dir: Path, dreamsim_type: str, seed: int = 0) -> 
         _write_backbone(models_dir, model_type, gen)
     _write_lora(models_dir, dreamsim_type, gen)
     return models_dir
+
+
+def shared_random_models(base: Path, dreamsim_types: tuple[str, ...]) -> Path:
+    """``base/dreamsim_models`` holding random weights for the given types, built once per base."""
+    models_dir = Path(base) / "dreamsim_models"
+    for dreamsim_type in dreamsim_types:
+        done = models_dir / f".fixture-{dreamsim_type}"
+        if not done.is_file():
+            write_random_models(models_dir, dreamsim_type)
+            done.touch()
+    return models_dir
