@@ -71,6 +71,15 @@ def test_missing_images_and_bad_metadata(tmp_path: Path) -> None:
     write_format_a(tmp_path / "bad" / "image_metadata.npy", {"train_img_files": ["a.jpg"]})
     with pytest.raises(DataError, match="missing train_img_concepts"):
         read_images(tmp_path / "bad")
+    meta = {
+        "train_img_concepts": "00001_a",
+        "train_img_files": "a_01b.jpg",
+        "test_img_concepts": ["00001_b"],
+        "test_img_files": ["b_01s.jpg"],
+    }
+    write_format_a(tmp_path / "str" / "image_metadata.npy", meta)
+    with pytest.raises(DataError, match="expected train_img_concepts as a list of strings"):
+        read_images(tmp_path / "str")
 
 
 def test_concept_name_strips_the_number() -> None:

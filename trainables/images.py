@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from trainables.embedding_store import image_list_hash
 from trainables.errors import DataError
 from trainables.safe_pickle import load_npy_object
@@ -143,7 +145,8 @@ def _from_metadata(path: Path) -> dict[str, ImageList]:
 
 
 def _strings(path: Path, key: str, value: object) -> list[str]:
-    items = list(value) if isinstance(value, Sequence) or hasattr(value, "tolist") else None
+    listlike = isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes)
+    items = list(value) if listlike else None
     if items is None or not all(isinstance(v, str) for v in items):
         raise DataError(
             f"{path}: expected {key} as a list of strings, found {type(value).__name__}"
