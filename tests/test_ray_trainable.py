@@ -1,0 +1,71 @@
+"""A real Ray Tune run of the NICE trainable, including a crash and restore from checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ray import tune
+
+from tests.toy_data import toy_data
+from trainables.ray_trainable import RayReporter, make_trainable
+from trainables.training import load_checkpoint
+
+CONFIG = {
+    "epochs": 4,
+    "batch_size": 32,
+    "checkpoint_every": 2,
+    "warmup_encoder": 1,
+    "warmup_projector": 1,
+    "latent_dim": 16,
+    "seed": 3,
+}
+
+
+class CrashOnce(RayReporter):
+    """Reports, then fails the trial once right after ``epoch`` (a marker file remembers)."""
+
+    def __init__(self, marker: Path, epoch: int) -> None:
+        self.marker = marker
+        self.epoch = epoch
+
+    def __call__(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        super().__call__(metrics, checkpoint)
+        if metrics["epoch"] == self.epoch and not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError("injected crash")
+
+
+def _fit(tmp_path: Path, name: str, reporter: RayReporter | None) -> tune.ResultGrid:
+    data = toy_data(n_train=96, n_val=32, n_subjects=1)
+    tuner = tune.Tuner(
+        make_trainable(data, reporter=reporter),
+        param_space=CONFIG,
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(tmp_path / "ray"),
+            failure_config=tune.FailureConfig(max_failures=1),
+            verbose=0,
+        ),
+    )
+    return tuner.fit()
+
+
+@pytest.mark.slow
+def test_restored_trial_ends_with_the_uninterrupted_metrics(
+    ray_session: None, tmp_path: Path
+) -> None:
+    plain = _fit(tmp_path, "plain", None)
+    marker = tmp_path / "crashed"
+    crashed = _fit(tmp_path, "crashed", CrashOnce(marker, epoch=3))
+    assert plain.num_errors == 0 and crashed.num_errors == 0
+    assert marker.exists()
+    expected, got = plain[0], crashed[0]
+    keys = [k for k in expected.metrics if k.startswith(("val_", "train_", "temperature", "lr_"))]
+    assert keys and "val_top1" in keys
+    assert {k: got.metrics[k] for k in keys} == {k: expected.metrics[k] for k in keys}
+    assert got.metrics["epoch"] == 4
+    history = got.metrics_dataframe
+    assert list(history["epoch"]) == [1, 2, 3, 3, 4]  # epoch 3 re-run from the epoch-2 checkpoint
+    state = load_checkpoint(Path(got.checkpoint.path))
+    assert state["epoch"] == 4
