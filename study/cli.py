@@ -9,7 +9,7 @@ import sys
 
 from trainables.errors import UserError
 
-COMMANDS = ["synth", "check", "embed", "download-models"]
+COMMANDS = ["synth", "check", "embed", "download-models", "sweep", "resume", "status", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

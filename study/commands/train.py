@@ -1,0 +1,91 @@
+"""`study train`: one training run without Ray; per-epoch metrics, checkpoints, TensorBoard."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainables.config import TrainConfig
+from trainables.dataset import load_decoding_data
+from trainables.layout import find_layout
+from trainables.training import train
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one NICE model (no Ray) and print per-epoch metrics",
+        description=(
+            "Train the NICE encoder against one backbone's embeddings for one subject (repeat "
+            "--subject to pool several). Writes checkpoints, the config and TensorBoard scalars "
+            "under --out. Overrides are TrainConfig fields as key=value."
+        ),
+    )
+    parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
+    parser.add_argument("--backbone", required=True, help="embedding store name")
+    parser.add_argument(
+        "--subject", type=int, action="append", required=True, help="subject number (repeatable)"
+    )
+    parser.add_argument("--config", type=Path, help="TrainConfig YAML/JSON file")
+    parser.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
+    parser.add_argument(
+        "--val",
+        choices=["concepts", "images", "none"],
+        default="concepts",
+        help="validation split carved from training (default: held-out concepts)",
+    )
+    parser.add_argument("--val-seed", type=int, default=0, help="seed of the validation split")
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="evaluate the 200 test images after the last epoch (final runs only)",
+    )
+    parser.add_argument("--cache-dir", type=Path, help="prepared-array cache")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = TrainConfig.load(args.config) if args.config else TrainConfig()
+    config = config.with_overrides(args.overrides)
+    layout = find_layout(args.data)
+    data = load_decoding_data(
+        layout,
+        args.backbone,
+        args.subject,
+        val_kind=None if args.val == "none" else args.val,
+        val_seed=args.val_seed,
+        include_test=args.test,
+        cache_dir=args.cache_dir,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / "config.yaml")
+    print(
+        f"training on {data.train.eeg.shape[1]} images x {len(data.train.subjects)} subject(s), "
+        f"{data.n_channels} channels x {data.n_times} samples at {data.sfreq:g} Hz"
+    )
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(out / "tensorboard")) as writer:
+
+        def report(metrics: dict[str, float], checkpoint: Path | None) -> None:
+            epoch = int(metrics["epoch"])
+            for key, value in metrics.items():
+                if key != "epoch" and "chance" not in key:
+                    writer.add_scalar(key, value, epoch)
+            shown = {k: v for k, v in metrics.items() if "chance" not in k and k != "epoch"}
+            print(f"epoch {epoch:3d} " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+            if checkpoint is not None:
+                print(f"checkpoint {checkpoint}")
+
+        result = train(
+            config, data, report=report, checkpoint_dir=out / "checkpoints", evaluate_test=args.test
+        )
+    if data.val is not None:
+        final = result.final
+        print(
+            f"final val top-1 {final['val_top1']:.4f} (chance {final['val_chance_top1']:.4f}), "
+            f"top-5 {final['val_top5']:.4f} (chance {final['val_chance_top5']:.4f})"
+        )
+    return 0
