@@ -9,7 +9,17 @@ import sys
 
 from trainables.errors import UserError
 
-COMMANDS = ["synth", "check", "embed", "download-models", "sweep", "resume", "status", "train"]
+COMMANDS = [
+    "synth",
+    "check",
+    "embed",
+    "download-models",
+    "sweep",
+    "resume",
+    "status",
+    "train",
+    "report",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

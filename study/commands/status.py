@@ -1,0 +1,59 @@
+"""`study status`: per backbone, trials finished/running/failed and the best one so far."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from reports.trials import FAILED, FINISHED, read_trials
+from study.commands.sweep import add_storage_arguments
+from study.spec import StudySpec, study_dir
+from study.sweep import read_outcome
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show a study's progress",
+        description="Per backbone: trials finished, running, failed; best validation metric "
+        "so far and its configuration. Reads the storage folder; no Ray needed.",
+    )
+    add_storage_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    directory = study_dir(args.storage, args.name)
+    spec = StudySpec.load(directory)
+    metric, mode = spec.sweep.objective, spec.sweep.mode
+    tuned = sorted(spec.spaces.get(spec.backbones[0], {}).get("params", {}))
+    print(f"study '{spec.name}' in {directory}: objective {metric} ({mode})")
+    for backbone in spec.backbones:
+        trials = read_trials(directory / backbone)
+        counts = Counter(t.status for t in trials)
+        state = "finished" if read_outcome(directory, backbone) else "in progress"
+        if not trials:
+            state = "not started"
+        print(
+            f"\n[{backbone}] {state}: {counts[FINISHED]} done, {counts['RUNNING']} running, "
+            f"{counts['PENDING'] + counts['PAUSED']} waiting, {counts[FAILED]} failed "
+            f"(budget {spec.sweep.num_samples})"
+        )
+        scored = [(t, t.best(metric, mode)) for t in trials]
+        scored = [(t, row) for t, row in scored if row is not None]
+        if not scored:
+            continue
+        pick = max if mode == "max" else min
+        trial, row = pick(scored, key=lambda item: item[1][metric])
+        params = ", ".join(f"{k}={_fmt(trial.config.get(k))}" for k in tuned)
+        print(
+            f"  best {metric} {row[metric]:.4f} at epoch {int(row['training_iteration'])} "
+            f"(trial {trial.trial_id}, {trial.status.lower()}): {params}"
+        )
+        for failed in (t for t in trials if t.status == FAILED):
+            print(f"  failed trial {failed.trial_id}: {failed.error}")
+    return 0
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,211 @@
+"""Run (or resume) a study: one Ray Tune Tuner per backbone with the same space, budget and seed."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search_spaces import SearchSpace, define_by_run, resolve
+from study.provenance import provenance
+from study.spec import SPEC_FILE, StudySpec
+from trainables.atomic import save_json_atomic
+from trainables.config import TrainConfig
+from trainables.dataset import load_decoding_data
+from trainables.errors import ConfigError, DataError
+from trainables.layout import find_layout
+
+DONE_FILE = "sweep_done.json"
+
+
+@dataclass
+class SweepOutcome:
+    """What one backbone's sweep ended with (also saved as ``<backbone>/sweep_done.json``)."""
+
+    backbone: str
+    trials: int
+    errors: int
+    best_value: float | None
+    best_config: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def resolved_spaces(spec: StudySpec) -> dict[str, dict[str, Any]]:
+    """Each backbone's resolved search space (per-backbone overrides applied), as saved."""
+    return {b: resolve(spec.space, b).to_dict() for b in spec.backbones}
+
+
+def base_train_config(spec: StudySpec) -> TrainConfig:
+    """The fixed part of every trial's config: the study's train settings, epochs and seed."""
+    values = {**spec.train, "epochs": spec.sweep.max_epochs, "seed": spec.sweep.seed}
+    return TrainConfig.from_dict(values)
+
+
+def _scheduler(spec: StudySpec):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if spec.sweep.scheduler == "none":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=spec.sweep.max_epochs,
+        grace_period=spec.sweep.grace_period,
+        reduction_factor=spec.sweep.reduction_factor,
+    )
+
+
+def _search_alg(spec: StudySpec, backbone: str):
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = SearchSpace.from_dict(spec.spaces[backbone])
+    searcher = OptunaSearch(
+        space=define_by_run(space),
+        metric=spec.sweep.objective,
+        mode=spec.sweep.mode,
+        sampler=optuna.samplers.TPESampler(seed=spec.sweep.seed),
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=spec.sweep.max_concurrent)
+
+
+def _callbacks(spec: StudySpec) -> list[Any]:
+    if not spec.wandb.enabled:
+        return []
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    return [
+        WandbLoggerCallback(
+            project=spec.wandb.project,
+            entity=spec.wandb.entity,
+            tags=list(spec.wandb.tags),
+            group=spec.name,
+        )
+    ]
+
+
+def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
+    from ray import tune
+
+    experiment = study_dir / backbone
+    if tune.Tuner.can_restore(str(experiment)):
+        print(f"[{backbone}] resuming the interrupted sweep in {experiment}", flush=True)
+        return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        param_space=base_train_config(spec).to_dict(),
+        tune_config=tune.TuneConfig(
+            metric=spec.sweep.objective,
+            mode=spec.sweep.mode,
+            search_alg=_search_alg(spec, backbone),
+            scheduler=_scheduler(spec),
+            num_samples=spec.sweep.num_samples,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=backbone,
+            storage_path=str(study_dir),
+            failure_config=tune.FailureConfig(max_failures=spec.sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=_callbacks(spec),
+            verbose=1,
+        ),
+    )
+
+
+def read_outcome(study_dir: Path, backbone: str) -> SweepOutcome | None:
+    path = study_dir / backbone / DONE_FILE
+    return SweepOutcome(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def run_backbone(spec: StudySpec, study_dir: Path, backbone: str) -> SweepOutcome:
+    """Sweep one backbone to completion (continuing an interrupted sweep when there is one)."""
+    from trainables.ray_trainable import make_trainable
+
+    layout = find_layout(Path(spec.data.root))
+    data = load_decoding_data(
+        layout,
+        backbone,
+        spec.data.tune_subjects,
+        val_kind=spec.data.val_kind,
+        val_seed=spec.data.val_seed,
+        val_count=spec.data.val_count,
+        include_test=False,
+        cache_dir=Path(spec.data.cache_dir) if spec.data.cache_dir else None,
+    )
+    trainable = make_trainable(data, cpus=spec.sweep.cpus_per_trial, gpus=spec.sweep.gpus_per_trial)
+    start = time.monotonic()
+    grid = _tuner(spec, study_dir, backbone, trainable).fit()
+    best_value, best_config = None, {}
+    if len(grid) > grid.num_errors:
+        best = grid.get_best_result(metric=spec.sweep.objective, mode=spec.sweep.mode)
+        if best.metrics and spec.sweep.objective in best.metrics:
+            best_value, best_config = float(best.metrics[spec.sweep.objective]), dict(best.config)
+    outcome = SweepOutcome(
+        backbone=backbone,
+        trials=len(grid),
+        errors=grid.num_errors,
+        best_value=best_value,
+        best_config=best_config,
+        seconds=round(time.monotonic() - start, 1),
+    )
+    save_json_atomic(study_dir / backbone / DONE_FILE, outcome.to_dict())
+    return outcome
+
+
+def preflight(spec: StudySpec) -> None:
+    """Fail before anything starts if the data or a backbone's embedding store is unusable."""
+    from trainables.dataset import dataset_images
+    from trainables.embedding_store import load_store
+
+    layout = find_layout(Path(spec.data.root))
+    missing = sorted(set(spec.data.tune_subjects) - set(layout.subjects))
+    if missing:
+        raise DataError(
+            f"{layout.eeg_dir}: no EEG for tuning subject(s) {missing} "
+            f"(found {sorted(layout.subjects)})"
+        )
+    hashes = dataset_images(layout).hashes()
+    for backbone in spec.backbones:
+        load_store(layout.embeddings_dir, backbone, expected_hashes=hashes)
+
+
+def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
+    """Validate, resolve each backbone's space, record provenance, save ``study.yaml``."""
+    spec.validate()
+    if (study_dir / SPEC_FILE).exists():
+        raise ConfigError(
+            f"{study_dir}: a study named '{spec.name}' exists; continue it with "
+            f"`study resume --name {spec.name}` or choose another --name"
+        )
+    spec.data.root = str(Path(spec.data.root).expanduser().resolve())
+    spec.spaces = resolved_spaces(spec)
+    base_train_config(spec)
+    preflight(spec)
+    spec.provenance = provenance()
+    spec.save(study_dir)
+    return spec
+
+
+def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]:
+    """Run each backbone's sweep in turn: finished ones skipped, interrupted ones resumed."""
+    from study.ray_runtime import init_ray
+
+    spec = StudySpec.load(study_dir)
+    preflight(spec)
+    init_ray(address)
+    outcomes = []
+    for backbone in spec.backbones:
+        done = read_outcome(study_dir, backbone)
+        if done is not None:
+            print(f"[{backbone}] sweep finished before ({done.trials} trials)", flush=True)
+        else:
+            print(f"[{backbone}] sweeping: {spec.sweep.num_samples} trials", flush=True)
+            done = run_backbone(spec, study_dir, backbone)
+        outcomes.append(done)
+    return outcomes
