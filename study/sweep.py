@@ -89,6 +89,24 @@ def _callbacks(spec: StudySpec) -> list[Any]:
     ]
 
 
+def trial_dirname(trial: Any) -> str:
+    """Short trial folder names (Ray's default packs the whole config into the name)."""
+    return f"trial_{trial.trial_id}"
+
+
+def _progress(spec: StudySpec, backbone: str):
+    from ray.tune import CLIReporter
+
+    return CLIReporter(
+        parameter_columns=sorted(spec.spaces[backbone]["params"]),
+        metric_columns=["epoch", "train_loss", "val_loss", "val_top1", "val_top5"],
+        max_report_frequency=30,
+        sort_by_metric=True,
+        metric=spec.sweep.objective,
+        mode=spec.sweep.mode,
+    )
+
+
 def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
     from ray import tune
 
@@ -106,6 +124,7 @@ def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
             scheduler=_scheduler(spec),
             num_samples=spec.sweep.num_samples,
             reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=backbone,
@@ -113,6 +132,7 @@ def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
             failure_config=tune.FailureConfig(max_failures=spec.sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=_callbacks(spec),
+            progress_reporter=_progress(spec, backbone),
             verbose=1,
         ),
     )
