@@ -169,7 +169,7 @@ BACKBONE_DIMS = {
 ALIGNED_PREFIX = "aligned_"
 DEFAULT_BACKBONES = ("synclr", "aligned_synclr")
 
-TRIALS_PER_CHUNK = 1024
+TRIALS_PER_CHUNK = 512
 SIGNAL_WINDOW_S = (0.0, 0.8)
 
 # Independent random streams: default_rng([seed, STREAM, ...]).
@@ -594,16 +594,20 @@ class SubjectModel:
         """Single trials float64 (n_images, reps, channels, samples) for the given latents."""
         n = len(latents)
         n_ch, n_t = len(self.fmt.ch_names), self.fmt.n_samples
-        noise = rng.standard_normal((n, reps, n_ch, n_t), dtype=np.float32)
+        # Channel-major white noise so the spatial mixing is one matrix product.
+        noise = rng.standard_normal((n_ch, n * reps, n_t), dtype=np.float32)
         if self.smooth_sigma > 0:
             gaussian_filter1d(noise, self.smooth_sigma, axis=-1, output=noise, mode="reflect")
-        out = np.empty(noise.shape, dtype=np.float64)
-        np.matmul(self.noise_mix.astype(np.float32), noise, out=out)
+        mixed = self.noise_mix.astype(np.float32) @ noise.reshape(n_ch, -1)
         del noise
+        out = np.empty((n, reps, n_ch, n_t), dtype=np.float64)
+        out[...] = mixed.reshape(n_ch, n, reps, n_t).transpose(1, 2, 0, 3)
+        del mixed
         out *= self.params.noise_std * self.smooth_gain
         gain = 1.0 + self.params.amplitude_jitter * rng.standard_normal((n, reps, 1, 1))
-        clean = (latents @ self.weights).reshape(n, 1, n_ch, n_t)
-        out += gain * clean
+        clean = (latents @ self.weights).reshape(n, n_ch, n_t)
+        for rep in range(reps):
+            out[:, rep] += gain[:, rep] * clean
         return out
 
     def chunks(self, latents: np.ndarray, reps: int, split: str) -> Iterator[np.ndarray]:
