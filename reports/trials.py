@@ -84,3 +84,13 @@ def read_trials(experiment_dir: Path) -> list[TrialRecord]:
             )
         )
     return sorted(records, key=lambda r: r.trial_id)
+
+
+def last_checkpoint(logdir: Path) -> Path | None:
+    """The trial's ``checkpoint_NNNNNN`` folder with the highest number (None if it has none)."""
+    numbered = []
+    for path in Path(logdir).glob("checkpoint_*"):
+        suffix = path.name.removeprefix("checkpoint_")
+        if path.is_dir() and suffix.isdigit():
+            numbered.append((int(suffix), path))
+    return max(numbered)[1] if numbered else None

@@ -1,0 +1,168 @@
+"""The report's PNG figures (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from reports.importance import EVALUATOR  # noqa: E402
+from reports.study_results import FinalResults, StudyResults  # noqa: E402
+from reports.tables import (  # noqa: E402
+    ALIGNED_PREFIX,
+    BestTrial,
+    run_values,
+    runs_of,
+    split_similarities,
+    subject_means,
+)
+from trainables.metrics import TOP_KS  # noqa: E402
+
+DPI = 120
+ALIGNED_COLOR = "tab:orange"
+UNALIGNED_COLOR = "tab:blue"
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _color(backbone: str) -> str:
+    return ALIGNED_COLOR if backbone.startswith(ALIGNED_PREFIX) else UNALIGNED_COLOR
+
+
+def _pair_order(backbones: list[str]) -> list[str]:
+    """Each unaligned backbone followed by its aligned twin; the rest after, as given."""
+    ordered: list[str] = []
+    for b in backbones:
+        base = b.removeprefix(ALIGNED_PREFIX)
+        for name in (base, ALIGNED_PREFIX + base):
+            if name in backbones and name not in ordered:
+                ordered.append(name)
+    return ordered
+
+
+def plot_final_bars(final: FinalResults, path: Path) -> Path:
+    """Bars of test top-k (mean, std error bars over runs), one dot per subject, chance lines."""
+    backbones = _pair_order(final.backbones)
+    fig, axes = plt.subplots(
+        1, len(TOP_KS), figsize=(3.2 * len(TOP_KS) + 1, 4), sharey=True, layout="constrained"
+    )
+    rng = np.random.default_rng(0)
+    x = np.arange(len(backbones))
+    for ax, k in zip(np.atleast_1d(axes), TOP_KS, strict=True):
+        metric = f"test_top{k}"
+        for i, backbone in enumerate(backbones):
+            runs = runs_of(final, backbone)
+            values = run_values(runs, metric)
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            ax.bar(i, values.mean(), yerr=std, capsize=4, color=_color(backbone), alpha=0.7)
+            points = np.array(list(subject_means(runs, metric).values()))
+            jitter = rng.uniform(-0.15, 0.15, size=len(points))
+            ax.scatter(i + jitter, points, s=14, color="black", zorder=3)
+            chance = runs[0].metrics.get(f"test_chance_top{k}")
+            if chance is not None:
+                ax.hlines(chance, i - 0.4, i + 0.4, colors="gray", linestyles="--")
+        ax.set_title(f"top-{k}")
+        ax.set_xticks(x, backbones, rotation=30, ha="right")
+        ax.set_ylim(0, 1)
+    np.atleast_1d(axes)[0].set_ylabel("test accuracy (bars: mean +- std; dots: subjects)")
+    fig.suptitle(f"Aligned vs unaligned, test set ({final.protocol}); dashed: chance")
+    return _save(fig, path)
+
+
+def plot_learning_curves(best: list[BestTrial], path: Path) -> Path:
+    """Validation top-1 per epoch of each backbone's best trial, with chance level."""
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    chance = None
+    for b in best:
+        if b.trial is None or "val_top1" not in b.trial.history:
+            continue
+        history = b.trial.history
+        epochs = history["epoch"] if "epoch" in history else history["training_iteration"]
+        ax.plot(epochs, history["val_top1"], marker="o", ms=3, color=_color(b.backbone))
+        ax.lines[-1].set_label(f"{b.backbone} ({b.trial.trial_id})")
+        if "val_chance_top1" in history:
+            chance = float(history["val_chance_top1"].iloc[-1])
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle="--", label="chance")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation top-1")
+    ax.set_title("Learning curves of the best trials")
+    if ax.lines:
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_similarity(final: FinalResults, path: Path) -> Path | None:
+    """Histograms of test cosine similarity, matched (diagonal) vs unmatched pairs, per backbone."""
+    data = {}
+    for backbone in _pair_order(final.backbones):
+        matrices = [m for run in runs_of(final, backbone) if (m := run.similarity()) is not None]
+        if matrices:
+            data[backbone] = split_similarities(matrices)
+    if not data:
+        return None
+    fig, axes = plt.subplots(
+        1, len(data), figsize=(4 * len(data), 3.5), sharey=True, layout="constrained"
+    )
+    for ax, (backbone, (matched, unmatched)) in zip(np.atleast_1d(axes), data.items(), strict=True):
+        bins = np.linspace(
+            min(matched.min(), unmatched.min()), max(matched.max(), unmatched.max()), 40
+        )
+        ax.hist(unmatched, bins=bins, density=True, alpha=0.5, color="gray", label="unmatched")
+        ax.hist(
+            matched, bins=bins, density=True, alpha=0.6, color=_color(backbone), label="matched"
+        )
+        ax.set_title(backbone)
+        ax.set_xlabel("cosine similarity (EEG vs image latent)")
+        ax.legend(fontsize=8)
+    np.atleast_1d(axes)[0].set_ylabel("density")
+    fig.suptitle("Test set: matched vs unmatched EEG-image pairs")
+    return _save(fig, path)
+
+
+def plot_importances(importances: dict[str, dict[str, float]], path: Path) -> Path | None:
+    """Horizontal bars of each backbone's parameter importances."""
+    if not importances:
+        return None
+    fig, axes = plt.subplots(
+        1,
+        len(importances),
+        figsize=(4 * len(importances), 3),
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, (backbone, values) in zip(axes[0], importances.items(), strict=True):
+        names = sorted(values, key=values.__getitem__)
+        ax.barh(names, [values[n] for n in names], color=_color(backbone))
+        ax.set_title(backbone)
+        ax.set_xlabel("importance")
+    fig.suptitle(f"Parameter importances for the objective, {EVALUATOR}", fontsize=9)
+    return _save(fig, path)
+
+
+def write_figures(
+    results: StudyResults,
+    best: list[BestTrial],
+    importances: dict[str, dict[str, float]],
+    out_dir: Path,
+) -> list[Path]:
+    """Every figure that the study's results allow; returns the files written."""
+    written = [plot_learning_curves(best, out_dir / "learning_curves.png")]
+    final = results.final
+    if final is not None and final.complete_runs:
+        written.append(plot_final_bars(final, out_dir / "aligned_vs_unaligned.png"))
+        written.append(plot_similarity(final, out_dir / "similarity_distributions.png"))
+    written.append(plot_importances(importances, out_dir / "param_importances.png"))
+    return [p for p in written if p is not None]

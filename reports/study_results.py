@@ -1,0 +1,165 @@
+"""Load a finished (or partly finished) study from disk: spec, sweep trials and final runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from reports.trials import TrialRecord, last_checkpoint, read_trials
+from study.spec import StudySpec
+from trainables.errors import ConfigError, DataError
+
+FINAL_DIR = "final"
+FINAL_SPEC = "final.yaml"
+FINAL_RUNS = "runs"
+SIMILARITY_FILE = "test_similarity.npy"
+SYNTH_MANIFEST = "synthetic.json"
+RUN_KEYS = ("backbone", "subject", "seed")
+
+
+@dataclass
+class FinalRun:
+    """One final-training run: a backbone trained for one subject and seed, tested once."""
+
+    backbone: str
+    subject: int
+    seed: int
+    trial: TrialRecord
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The run's last result row (which holds the test metrics)."""
+        return {} if self.trial.history.empty else self.trial.history.iloc[-1].to_dict()
+
+    @property
+    def complete(self) -> bool:
+        value = self.metrics.get("test_top1")
+        return value is not None and bool(np.isfinite(value))
+
+    @property
+    def similarity_path(self) -> Path | None:
+        """``test_similarity.npy`` of the run's last checkpoint, if it was written."""
+        checkpoint = last_checkpoint(self.trial.logdir)
+        path = checkpoint / SIMILARITY_FILE if checkpoint is not None else None
+        return path if path is not None and path.is_file() else None
+
+    def similarity(self) -> np.ndarray | None:
+        """The (test EEG x test image) cosine-similarity matrix, or None if absent."""
+        path = self.similarity_path
+        if path is None:
+            return None
+        matrix = np.load(path, allow_pickle=False)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise DataError(f"{path}: expected a square similarity matrix, got {matrix.shape}")
+        return matrix
+
+
+@dataclass
+class FinalResults:
+    """What final training ran (final.yaml) and its runs."""
+
+    protocol: str
+    seeds: list[int]
+    subjects: list[int]
+    configs: dict[str, dict[str, Any]]
+    data: dict[str, Any]
+    runs: list[FinalRun]
+    provenance: dict[str, Any]
+
+    @property
+    def complete_runs(self) -> list[FinalRun]:
+        return [run for run in self.runs if run.complete]
+
+    @property
+    def backbones(self) -> list[str]:
+        """Backbones with at least one complete run, in final.yaml's order."""
+        done = {run.backbone for run in self.complete_runs}
+        ordered = [b for b in self.configs if b in done]
+        return ordered + sorted(done - set(ordered))
+
+
+@dataclass
+class StudyResults:
+    """Everything a report needs about one study."""
+
+    study_dir: Path
+    spec: StudySpec
+    trials: dict[str, list[TrialRecord]]
+    final: FinalResults | None = None
+    synthetic: dict[str, Any] | None = None
+
+    @property
+    def objective(self) -> str:
+        return self.spec.sweep.objective
+
+    @property
+    def mode(self) -> str:
+        return self.spec.sweep.mode
+
+
+def load_study(storage: Path, name: str) -> StudyResults:
+    """Read ``<storage>/<name>``; a missing study is a ConfigError naming the folder."""
+    study_dir = Path(storage).expanduser().resolve() / name
+    if not study_dir.is_dir():
+        raise ConfigError(f"{study_dir}: no such study (check --name and --storage)")
+    spec = StudySpec.load(study_dir)
+    trials = {backbone: read_trials(study_dir / backbone) for backbone in spec.backbones}
+    final_dir = study_dir / FINAL_DIR
+    final = load_final(final_dir) if (final_dir / FINAL_SPEC).is_file() else None
+    return StudyResults(
+        study_dir=study_dir,
+        spec=spec,
+        trials=trials,
+        final=final,
+        synthetic=read_synthetic_manifest(Path(spec.data.root)) if spec.data.root else None,
+    )
+
+
+def load_final(final_dir: Path) -> FinalResults:
+    """Read ``final/final.yaml`` and the runs of ``final/runs``."""
+    path = Path(final_dir) / FINAL_SPEC
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a mapping, got {type(raw).__name__}")
+    runs = []
+    for trial in read_trials(Path(final_dir) / FINAL_RUNS):
+        missing = [key for key in RUN_KEYS if key not in trial.config]
+        if missing:
+            raise DataError(f"{trial.logdir}: final run config lacks {', '.join(missing)}")
+        runs.append(
+            FinalRun(
+                backbone=str(trial.config["backbone"]),
+                subject=int(trial.config["subject"]),
+                seed=int(trial.config["seed"]),
+                trial=trial,
+            )
+        )
+    return FinalResults(
+        protocol=str(raw.get("protocol", "intra")),
+        seeds=[int(s) for s in raw.get("seeds") or []],
+        subjects=[int(s) for s in raw.get("subjects") or []],
+        configs=dict(raw.get("configs") or {}),
+        data=dict(raw.get("data") or {}),
+        runs=sorted(runs, key=lambda r: (r.backbone, r.subject, r.seed)),
+        provenance=dict(raw.get("provenance") or {}),
+    )
+
+
+def read_synthetic_manifest(data_root: Path) -> dict[str, Any] | None:
+    """The data root's synthetic.json (written by `study synth`), or None for real data."""
+    path = Path(data_root).expanduser() / SYNTH_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {"synthetic": True, "unreadable": str(path)}
+    return manifest if isinstance(manifest, dict) else {"synthetic": True}

@@ -1,0 +1,338 @@
+"""The report's tables: best sweep trials, final test accuracy, per subject, aligned vs not."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reports.stats import WILCOXON_MIN_N, paired_difference
+from reports.study_results import FinalResults, FinalRun, StudyResults
+from reports.trials import FAILED, FINISHED, TrialRecord
+from trainables.metrics import TOP_KS
+
+ALIGNED_PREFIX = "aligned_"
+PCT = "{:.1%}"
+DIFF = "{:+.1%}"
+
+
+@dataclass
+class Table:
+    """Rows of raw values; ``formats`` says how Markdown/LaTeX print a column (CSV/JSON: raw)."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    formats: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def cell(self, column: str, value: Any) -> str:
+        """``value`` as printed in Markdown/LaTeX: formatted numbers, '-' for missing."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if (
+            column in self.formats
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            return self.formats[column].format(value)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """A backbone's best sweep trial by the study objective, and how its sweep went."""
+
+    backbone: str
+    trial: TrialRecord | None
+    row: dict[str, Any]
+    trials_run: int
+    trials_finished: int
+    trials_errored: int
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.trial.config) if self.trial is not None else {}
+
+
+def best_trial(backbone: str, trials: list[TrialRecord], metric: str, mode: str) -> BestTrial:
+    """The trial whose best reported ``metric`` is best (ties: lowest trial id)."""
+    chosen: tuple[TrialRecord, dict[str, Any]] | None = None
+    for trial in trials:
+        row = trial.best(metric, mode)
+        if row is None or not np.isfinite(row[metric]):
+            continue
+        if chosen is None or _better(float(row[metric]), float(chosen[1][metric]), mode):
+            chosen = (trial, row.to_dict())
+    return BestTrial(
+        backbone=backbone,
+        trial=chosen[0] if chosen else None,
+        row=chosen[1] if chosen else {},
+        trials_run=len(trials),
+        trials_finished=sum(t.status == FINISHED for t in trials),
+        trials_errored=sum(t.status == FAILED for t in trials),
+    )
+
+
+def _better(value: float, incumbent: float, mode: str) -> bool:
+    return value > incumbent if mode == "max" else value < incumbent
+
+
+def best_trials(results: StudyResults) -> list[BestTrial]:
+    return [
+        best_trial(backbone, results.trials[backbone], results.objective, results.mode)
+        for backbone in results.spec.backbones
+    ]
+
+
+def tuned_params(results: StudyResults) -> list[str]:
+    """Names of the searched TrainConfig fields, over all backbones' resolved spaces."""
+    names = {name for space in results.spec.spaces.values() for name in space.get("params", {})}
+    return sorted(names)
+
+
+def best_trials_table(results: StudyResults, best: list[BestTrial]) -> Table:
+    params = tuned_params(results)
+    metrics = [f"val_top{k}" for k in TOP_KS]
+    columns = ["backbone", "trial", results.objective, *metrics, "val_chance_top1"]
+    columns += ["best_epoch", "epochs_trained", "trials_run", "finished", "errored", *params]
+    columns = list(dict.fromkeys(columns))
+    rows = []
+    for b in best:
+        values: dict[str, Any] = {
+            "backbone": b.backbone,
+            "trial": b.trial.trial_id if b.trial else None,
+            "best_epoch": _int(b.row.get("training_iteration")),
+            "epochs_trained": b.trial.epochs if b.trial else None,
+            "trials_run": b.trials_run,
+            "finished": b.trials_finished,
+            "errored": b.trials_errored,
+        }
+        for name in [results.objective, *metrics, "val_chance_top1"]:
+            values[name] = _float(b.row.get(name))
+        for name in params:
+            values[name] = b.config.get(name)
+        rows.append([values[c] for c in columns])
+    formats = {m: PCT for m in [*metrics, "val_chance_top1"]}
+    if results.objective == "val_loss":
+        formats["val_loss"] = "{:.4f}"
+    return Table(
+        key="best_trials",
+        title=f"Best sweep trial per backbone (by {results.objective}, {results.mode})",
+        columns=columns,
+        rows=rows,
+        formats=formats | {p: "{:.4g}" for p in params},
+        notes=[
+            "Validation metrics are those of the best trial's best epoch (best_epoch); "
+            "epochs_trained counts the epochs that trial ran before it ended or was stopped.",
+            "The test split is never used for selection.",
+        ],
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or not np.isfinite(value) else int(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def run_values(runs: list[FinalRun], metric: str) -> np.ndarray:
+    return np.array([float(run.metrics[metric]) for run in runs], dtype=np.float64)
+
+
+def subject_means(runs: list[FinalRun], metric: str) -> dict[int, float]:
+    """Each subject's ``metric`` averaged over its seeds."""
+    by_subject: dict[int, list[float]] = {}
+    for run in runs:
+        by_subject.setdefault(run.subject, []).append(float(run.metrics[metric]))
+    return {s: float(np.mean(v)) for s, v in sorted(by_subject.items())}
+
+
+def runs_of(final: FinalResults, backbone: str) -> list[FinalRun]:
+    return [run for run in final.complete_runs if run.backbone == backbone]
+
+
+def final_summary_table(final: FinalResults) -> Table:
+    columns = ["backbone", "runs", "subjects", "seeds"]
+    for k in TOP_KS:
+        columns += [f"test_top{k}_mean", f"test_top{k}_std"]
+    columns += [f"chance_top{k}" for k in TOP_KS]
+    rows = []
+    for backbone in final.backbones:
+        runs = runs_of(final, backbone)
+        row: list[Any] = [
+            backbone,
+            len(runs),
+            len({r.subject for r in runs}),
+            len({r.seed for r in runs}),
+        ]
+        for k in TOP_KS:
+            values = run_values(runs, f"test_top{k}")
+            row += [float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None]
+        row += [_chance(runs, k) for k in TOP_KS]
+        rows.append(row)
+    return Table(
+        key="final_test",
+        title=f"Test retrieval accuracy ({final.protocol}), mean and std over subjects x seeds",
+        columns=columns,
+        rows=rows,
+        formats={c: PCT for c in columns[4:]},
+        notes=[
+            "std is the sample standard deviation (ddof=1) over all runs (subjects x seeds).",
+            "Chance: k / gallery size (the test gallery is every test image).",
+        ],
+    )
+
+
+def _chance(runs: list[FinalRun], k: int) -> float | None:
+    values = [run.metrics.get(f"test_chance_top{k}") for run in runs]
+    known = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return known[0] if known else None
+
+
+def per_subject_table(final: FinalResults) -> Table:
+    columns = ["backbone", "subject", "seeds", *[f"test_top{k}" for k in TOP_KS]]
+    rows = []
+    for backbone in final.backbones:
+        runs = runs_of(final, backbone)
+        means = {k: subject_means(runs, f"test_top{k}") for k in TOP_KS}
+        for subject in means[TOP_KS[0]]:
+            seeds = sum(run.subject == subject for run in runs)
+            rows.append([backbone, subject, seeds, *[means[k][subject] for k in TOP_KS]])
+    return Table(
+        key="per_subject",
+        title="Test accuracy per subject (mean over seeds)",
+        columns=columns,
+        rows=rows,
+        formats={c: PCT for c in columns[3:]},
+    )
+
+
+def aligned_pairs(backbones: list[str]) -> list[tuple[str, str]]:
+    """``(aligned_X, X)`` for every X with both backbones present."""
+    present = set(backbones)
+    return [
+        (b, b.removeprefix(ALIGNED_PREFIX))
+        for b in backbones
+        if b.startswith(ALIGNED_PREFIX) and b.removeprefix(ALIGNED_PREFIX) in present
+    ]
+
+
+def paired_table(final: FinalResults) -> Table:
+    columns = ["aligned", "unaligned", "metric", "subjects", "aligned_mean", "unaligned_mean"]
+    columns += ["difference", "ci95_low", "ci95_high", "test", "statistic", "p_value"]
+    rows = []
+    for aligned, unaligned in aligned_pairs(final.backbones):
+        for k in TOP_KS:
+            metric = f"test_top{k}"
+            a = subject_means(runs_of(final, aligned), metric)
+            b = subject_means(runs_of(final, unaligned), metric)
+            common = sorted(set(a) & set(b))
+            result = paired_difference(
+                np.array([a[s] for s in common]), np.array([b[s] for s in common])
+            )
+            rows.append(
+                [aligned, unaligned, metric, result.n, result.mean_a, result.mean_b]
+                + [result.mean_diff, result.ci_low, result.ci_high, result.test]
+                + [result.statistic, result.p_value]
+            )
+    return Table(
+        key="aligned_vs_unaligned",
+        title="Aligned minus unaligned test accuracy, paired across subjects",
+        columns=columns,
+        rows=rows,
+        formats={
+            "aligned_mean": PCT,
+            "unaligned_mean": PCT,
+            "difference": DIFF,
+            "ci95_low": DIFF,
+            "ci95_high": DIFF,
+            "statistic": "{:.3g}",
+            "p_value": "{:.3g}",
+        },
+        notes=[
+            "Each subject's accuracy is first averaged over seeds; pairs are the subjects both "
+            "backbones were tested on.",
+            f"Test: Wilcoxon signed-rank (two-sided) with >= {WILCOXON_MIN_N} subjects, paired t "
+            "(two-sided) below; the 95% CI is the t-interval of the mean paired difference.",
+        ],
+    )
+
+
+def similarity_table(final: FinalResults) -> Table:
+    columns = ["backbone", "runs", "matched_mean", "unmatched_mean", "gap", "top1_from_similarity"]
+    rows = []
+    for backbone in final.backbones:
+        matrices = [m for run in runs_of(final, backbone) if (m := run.similarity()) is not None]
+        if not matrices:
+            continue
+        matched, unmatched = split_similarities(matrices)
+        rank1 = float(np.mean([np.mean(m.argmax(axis=1) == np.arange(len(m))) for m in matrices]))
+        gap = float(matched.mean() - unmatched.mean())
+        rows.append(
+            [backbone, len(matrices), float(matched.mean()), float(unmatched.mean()), gap, rank1]
+        )
+    return Table(
+        key="similarity",
+        title="Cosine similarity of test EEG and image latents: matched vs unmatched pairs",
+        columns=columns,
+        rows=rows,
+        formats={"top1_from_similarity": PCT, **{c: "{:.3f}" for c in columns[2:5]}},
+        notes=[
+            "Pooled over runs; matched = the diagonal (an EEG response and its own image); "
+            "top1_from_similarity: how often a row's largest similarity is its matched image.",
+        ],
+    )
+
+
+def split_similarities(matrices: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All diagonal (matched) and off-diagonal (unmatched) entries of the matrices, pooled."""
+    matched, unmatched = [], []
+    for m in matrices:
+        mask = np.eye(m.shape[0], dtype=bool)
+        matched.append(m[mask])
+        unmatched.append(m[~mask])
+    return np.concatenate(matched), np.concatenate(unmatched)
+
+
+def build_tables(results: StudyResults, best: list[BestTrial]) -> list[Table]:
+    """The result tables (final-run tables only when final runs exist)."""
+    tables = [best_trials_table(results, best)]
+    final = results.final
+    if final is not None and final.complete_runs:
+        tables += [final_summary_table(final), per_subject_table(final)]
+        if aligned_pairs(final.backbones):
+            tables.append(paired_table(final))
+        similarity = similarity_table(final)
+        if similarity.rows:
+            tables.append(similarity)
+    return tables
+
+
+def importance_table(importances: dict[str, dict[str, float]], evaluator: str) -> Table:
+    rows = [
+        [backbone, name, value]
+        for backbone, values in importances.items()
+        for name, value in values.items()
+    ]
+    return Table(
+        key="param_importances",
+        title="Parameter importances for the sweep objective",
+        columns=["backbone", "parameter", "importance"],
+        rows=rows,
+        formats={"importance": "{:.3f}"},
+        notes=[
+            f"{evaluator} on an in-memory Optuna study rebuilt from each trial's sampled "
+            "parameters and its best objective value (early-stopped trials included as reported).",
+        ],
+    )

@@ -1,0 +1,421 @@
+"""`study report` on a tiny finished study written file by file in the on-disk layout."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats
+
+from reports.protocol import protocol_table, synthetic_banner
+from reports.stats import PAIRED_T, WILCOXON, paired_difference
+from reports.study_results import load_study
+from reports.tables import aligned_pairs, best_trials, build_tables
+from search_spaces.presets import SEED
+from study.cli import main
+from study.commands.report import generate_report
+from study.spec import DataSettings, StudySpec, SweepSettings
+
+BACKBONES = ["synclr", "aligned_synclr"]
+GALLERY = 20
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_experiment(exp_dir: Path, trials: list[dict[str, Any]]) -> None:
+    """An experiment folder as Ray Tune leaves it: state file + one logdir per trial."""
+    exp_dir.mkdir(parents=True)
+    trial_data = []
+    for t in trials:
+        logdir = exp_dir / f"trial_{t['trial_id']}"
+        logdir.mkdir()
+        record = {
+            "trial_id": t["trial_id"],
+            "status": t["status"],
+            "config": t["config"],
+            "relative_logdir": logdir.name,
+        }
+        trial_data.append([json.dumps(record), "{}"])
+        if t["rows"]:
+            text = "".join(json.dumps(row) + "\n" for row in t["rows"])
+            (logdir / "result.json").write_text(text)
+        for index, matrix in enumerate(t.get("checkpoints", [])):
+            checkpoint = logdir / f"checkpoint_{index:06d}"
+            checkpoint.mkdir()
+            np.save(checkpoint / "test_similarity.npy", matrix)
+    (exp_dir / "experiment_state-2025-01-01_00-00-00.json").write_text(
+        json.dumps({"trial_data": trial_data})
+    )
+
+
+def sweep_trials(rng: np.random.Generator, n: int, epochs: int) -> list[dict[str, Any]]:
+    trials = []
+    for i in range(n):
+        config = {
+            "lr_encoder": float(rng.uniform(3e-3, 2e-2)),
+            "lr_projector": float(rng.uniform(3e-3, 2e-2)),
+            "warmup_encoder": int(rng.integers(2, 7)),
+            "warmup_projector": int(rng.integers(1, 5)),
+            "latent_dim": int(rng.choice([128, 256, 512])),
+        }
+        n_epochs = epochs if i % 2 == 0 else 1  # odd trials stopped early, as ASHA does
+        rows = []
+        for epoch in range(1, n_epochs + 1):
+            top = np.sort(rng.uniform(0.0, 1.0, size=3))
+            rows.append(
+                {
+                    "epoch": float(epoch),
+                    "training_iteration": epoch,
+                    "train_loss": float(rng.uniform(1, 3)),
+                    "val_loss": float(rng.uniform(1, 3)),
+                    "val_top1": float(top[0]),
+                    "val_top3": float(top[1]),
+                    "val_top5": float(top[2]),
+                    "val_chance_top1": 0.05,
+                    "val_chance_top3": 0.15,
+                    "val_chance_top5": 0.25,
+                    "temperature": 0.07,
+                    "lr_encoder": config["lr_encoder"],
+                    "lr_projector": config["lr_projector"],
+                }
+            )
+        trials.append(
+            {"trial_id": f"t{i:03d}", "status": "TERMINATED", "config": config, "rows": rows}
+        )
+    trials.append(
+        {"trial_id": "t998", "status": "ERROR", "config": trials[0]["config"], "rows": []}
+    )
+    trials.append({"trial_id": "t999", "status": "PENDING", "config": {}, "rows": []})
+    return trials
+
+
+def similarity(rng: np.random.Generator, shift: float) -> np.ndarray:
+    matrix = rng.uniform(-0.2, 0.3, size=(GALLERY, GALLERY))
+    matrix[np.diag_indices(GALLERY)] += shift
+    return matrix.astype(np.float32)
+
+
+def final_trials(
+    rng: np.random.Generator, subjects: list[int], seeds: list[int]
+) -> list[dict[str, Any]]:
+    trials = []
+    for backbone in BACKBONES:
+        for subject in subjects:
+            for seed in seeds:
+                top = np.sort(rng.uniform(0.0, 1.0, size=3))
+                row = {
+                    "epoch": 2.0,
+                    "training_iteration": 2,
+                    "train_loss": 1.0,
+                    "test_loss": float(rng.uniform(1, 3)),
+                    "test_top1": float(top[0]),
+                    "test_top3": float(top[1]),
+                    "test_top5": float(top[2]),
+                    "test_chance_top1": 1 / GALLERY,
+                    "test_chance_top3": 3 / GALLERY,
+                    "test_chance_top5": 5 / GALLERY,
+                }
+                trials.append(
+                    {
+                        "trial_id": f"{backbone}-{subject}-{seed}",
+                        "status": "TERMINATED",
+                        "config": {"backbone": backbone, "subject": subject, "seed": seed},
+                        "rows": [{"epoch": 1.0, "training_iteration": 1, "train_loss": 2.0}, row],
+                        "checkpoints": [similarity(rng, 0.0), similarity(rng, 0.5)],
+                    }
+                )
+    unfinished = {"backbone": BACKBONES[0], "subject": subjects[0], "seed": 99}
+    trials.append(
+        {
+            "trial_id": "unfinished",
+            "status": "RUNNING",
+            "config": unfinished,
+            "rows": [{"epoch": 1.0, "training_iteration": 1, "train_loss": 2.0}],
+        }
+    )
+    return trials
+
+
+def make_study(
+    tmp_path: Path,
+    *,
+    objective: str = "val_top1",
+    subjects: list[int] | None = None,
+    final: bool = True,
+    synthetic: bool = True,
+) -> Path:
+    """A finished study under ``tmp_path/studies/demo``; returns the storage folder."""
+    rng = np.random.default_rng(7)
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    if synthetic:
+        manifest = {"synthetic": True, "seed": 3, "scale": {"name": "tiny"}, "format": "osf"}
+        (data_root / "synthetic.json").write_text(json.dumps(manifest))
+    storage = tmp_path / "studies"
+    study_dir = storage / "demo"
+    spec = StudySpec(
+        name="demo",
+        backbones=list(BACKBONES),
+        data=DataSettings(root=str(data_root), tune_subjects=[1]),
+        sweep=SweepSettings(num_samples=6, max_epochs=3, objective=objective),
+        spaces={b: SEED.to_dict() for b in BACKBONES},
+        provenance={"code_version": "abc1234", "packages": {"torch": "2.15.0", "ray": "2.60"}},
+    )
+    spec.save(study_dir)
+    for backbone in BACKBONES:
+        write_experiment(study_dir / backbone, sweep_trials(rng, 6, 3))
+    if final:
+        subjects = subjects or [1, 2, 3, 4, 5, 6]
+        seeds = [0, 1]
+        final_dir = study_dir / "final"
+        write_experiment(final_dir / "runs", final_trials(rng, subjects, seeds))
+        final_spec = {
+            "protocol": "intra",
+            "seeds": seeds,
+            "subjects": subjects,
+            "configs": {b: {"epochs": 2, "lr_encoder": 0.008} for b in BACKBONES},
+            "data": {
+                "release_format": "osf",
+                "n_channels": 17,
+                "n_times": 100,
+                "times_s": [-0.2, 0.79],
+                "train_repetitions_averaged": 4,
+                "test_repetitions_averaged": 80,
+                "test_gallery": f"all {GALLERY} test images",
+            },
+        }
+        (final_dir / "final.yaml").write_text(yaml.safe_dump(final_spec))
+    return storage
+
+
+def recorded_rows(storage: Path, backbone: str) -> dict[str, list[dict[str, Any]]]:
+    """Every trial's result rows, read straight from the files."""
+    rows = {}
+    for result in sorted((storage / "demo" / backbone).glob("trial_*/result.json")):
+        lines = result.read_text().splitlines()
+        rows[result.parent.name.removeprefix("trial_")] = [json.loads(line) for line in lines]
+    return rows
+
+
+def final_values(storage: Path, backbone: str, metric: str) -> dict[tuple[int, int], float]:
+    """``{(subject, seed): last-row metric}`` of a backbone's final runs, read from the files."""
+    runs = storage / "demo" / "final" / "runs"
+    state = json.loads(next(runs.glob("experiment_state-*.json")).read_text())
+    values = {}
+    for trial_json, _ in state["trial_data"]:
+        trial = json.loads(trial_json)
+        lines = (runs / trial["relative_logdir"] / "result.json").read_text().splitlines()
+        last = json.loads(lines[-1])
+        if trial["config"]["backbone"] == backbone and metric in last:
+            values[(trial["config"]["subject"], trial["config"]["seed"])] = last[metric]
+    return values
+
+
+def table(tables: list, key: str) -> Any:
+    return next(t for t in tables if t.key == key)
+
+
+@pytest.mark.parametrize("objective", ["val_top1", "val_loss"])
+def test_best_trial_matches_recorded_metrics(tmp_path: Path, objective: str) -> None:
+    storage = make_study(tmp_path, objective=objective, final=False)
+    results = load_study(storage, "demo")
+    best = best_trials(results)
+    rows = table(build_tables(results, best), "best_trials").records()
+    pick = max if objective == "val_top1" else min
+    for backbone, row in zip(BACKBONES, rows, strict=True):
+        recorded = recorded_rows(storage, backbone)
+        trial_id, best_row = pick(
+            ((tid, r) for tid, rs in recorded.items() for r in rs), key=lambda x: x[1][objective]
+        )
+        assert row["backbone"] == backbone
+        assert row["trial"] == trial_id
+        assert row[objective] == best_row[objective]
+        for k in (1, 3, 5):
+            assert row[f"val_top{k}"] == best_row[f"val_top{k}"]
+        assert row["best_epoch"] == best_row["training_iteration"]
+        assert row["epochs_trained"] == len(recorded[trial_id])
+        assert (row["trials_run"], row["finished"], row["errored"]) == (8, 6, 1)
+        config = next(t.config for t in results.trials[backbone] if t.trial_id == trial_id)
+        assert row["lr_encoder"] == config["lr_encoder"]
+        assert row["latent_dim"] == config["latent_dim"]
+
+
+def test_final_summary_and_per_subject(tmp_path: Path) -> None:
+    storage = make_study(tmp_path)
+    results = load_study(storage, "demo")
+    assert len(results.final.runs) == 25 and len(results.final.complete_runs) == 24
+    tables = build_tables(results, best_trials(results))
+    summary = {r["backbone"]: r for r in table(tables, "final_test").records()}
+    per_subject = table(tables, "per_subject").records()
+    for backbone in BACKBONES:
+        for k in (1, 3, 5):
+            values = final_values(storage, backbone, f"test_top{k}")
+            assert len(values) == 12  # the unfinished run is left out
+            array = np.array(list(values.values()))
+            assert summary[backbone][f"test_top{k}_mean"] == pytest.approx(array.mean())
+            assert summary[backbone][f"test_top{k}_std"] == pytest.approx(array.std(ddof=1))
+            assert summary[backbone][f"chance_top{k}"] == pytest.approx(k / GALLERY)
+            for row in (r for r in per_subject if r["backbone"] == backbone):
+                seeds = [v for (s, _), v in values.items() if s == row["subject"]]
+                assert row[f"test_top{k}"] == pytest.approx(np.mean(seeds))
+        assert summary[backbone]["runs"] == 12 and summary[backbone]["subjects"] == 6
+
+
+@pytest.mark.parametrize(
+    ("subjects", "test"), [([1, 2, 3, 4, 5, 6], WILCOXON), ([1, 2, 3], PAIRED_T)]
+)
+def test_paired_statistics(tmp_path: Path, subjects: list[int], test: str) -> None:
+    storage = make_study(tmp_path, subjects=subjects)
+    results = load_study(storage, "demo")
+    assert aligned_pairs(results.final.backbones) == [("aligned_synclr", "synclr")]
+    rows = table(build_tables(results, best_trials(results)), "aligned_vs_unaligned").records()
+    assert [r["metric"] for r in rows] == ["test_top1", "test_top3", "test_top5"]
+    for row in rows:
+        per_subject = {}
+        for backbone in BACKBONES:
+            values = final_values(storage, backbone, row["metric"])
+            per_subject[backbone] = np.array(
+                [np.mean([v for (s, _), v in values.items() if s == subj]) for subj in subjects]
+            )
+        a, b = per_subject["aligned_synclr"], per_subject["synclr"]
+        expected = stats.wilcoxon(a, b) if test == WILCOXON else stats.ttest_rel(a, b)
+        ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+        assert row["test"] == test and row["subjects"] == len(subjects)
+        assert row["difference"] == pytest.approx(np.mean(a - b))
+        assert row["p_value"] == pytest.approx(expected.pvalue)
+        assert row["statistic"] == pytest.approx(expected.statistic)
+        assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_paired_difference_edge_cases() -> None:
+    same = paired_difference(np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.2, 0.3]))
+    assert same.mean_diff == 0.0 and same.p_value == 1.0
+    single = paired_difference(np.array([0.5]), np.array([0.4]))
+    assert single.mean_diff == pytest.approx(0.1) and np.isnan(single.p_value)
+    assert np.isnan(single.ci_low)
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_difference(np.zeros(3), np.zeros(4))
+
+
+def test_similarity_uses_last_checkpoint(tmp_path: Path) -> None:
+    storage = make_study(tmp_path)
+    results = load_study(storage, "demo")
+    rows = table(build_tables(results, best_trials(results)), "similarity").records()
+    for row in rows:
+        matrices = [
+            np.load(path)
+            for run in results.final.complete_runs
+            if run.backbone == row["backbone"]
+            for path in [run.trial.logdir / "checkpoint_000001" / "test_similarity.npy"]
+        ]
+        stacked = np.stack(matrices)
+        mask = np.eye(GALLERY, dtype=bool)
+        assert row["matched_mean"] == pytest.approx(stacked[:, mask].mean())
+        assert row["unmatched_mean"] == pytest.approx(stacked[:, ~mask].mean())
+        assert row["matched_mean"] - row["unmatched_mean"] > 0.3  # the shifted checkpoint
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`study report` of a study with final runs, run once: (output folder, printed text)."""
+    tmp_path = tmp_path_factory.mktemp("full")
+    storage = make_study(tmp_path)
+    out = tmp_path / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["report", "--name", "demo", "--storage", str(storage), "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
+def test_report_writes_every_output(full_report: tuple[Path, str]) -> None:
+    out, printed = full_report
+    assert "# Study report: demo" in printed and str(out) in printed
+    for name in ("report.md", "report.tex", "report.json"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "report.md").read_text() in printed
+    keys = ["best_trials", "final_test", "per_subject", "aligned_vs_unaligned", "similarity"]
+    keys += ["param_importances", "protocol"]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["tables"]) == keys
+    for key in keys:
+        with open(out / "csv" / f"{key}.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == len(report["tables"][key]["rows"]) > 0
+    assert r"\begin{tabular}" in (out / "report.tex").read_text()
+    figures = ["learning_curves", "aligned_vs_unaligned", "similarity_distributions"]
+    for name in [*figures, "param_importances"]:
+        data = (out / "figures" / f"{name}.png").read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 1024
+    assert "![learning_curves](figures/learning_curves.png)" in printed
+    importances = report["tables"]["param_importances"]["rows"]
+    assert {r["parameter"] for r in importances} <= set(SEED.params)
+    assert sum(r["importance"] for r in importances) == pytest.approx(2.0)  # per backbone: 1
+
+
+def test_csv_and_json_hold_the_same_numbers(full_report: tuple[Path, str]) -> None:
+    out, _ = full_report
+    report = json.loads((out / "report.json").read_text())
+    for key in ("final_test", "aligned_vs_unaligned"):
+        with open(out / "csv" / f"{key}.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        for csv_row, json_row in zip(rows, report["tables"][key]["rows"], strict=True):
+            for column, value in json_row.items():
+                if isinstance(value, float):
+                    assert float(csv_row[column]) == value
+
+
+def test_synthetic_banner_and_protocol(tmp_path: Path) -> None:
+    results = load_study(make_study(tmp_path), "demo")
+    banner = synthetic_banner(results)
+    assert banner is not None and banner.startswith("SYNTHETIC DATA")
+    protocol = dict(protocol_table(results).rows)
+    assert protocol["data"] == banner
+    assert protocol["sampling rate"].startswith("100 Hz")
+    assert protocol["channels"] == "17"
+    assert "mean of 4" in protocol["repetition averaging"]
+    assert "mean of 80" in protocol["repetition averaging"]
+    assert protocol["test gallery"] == f"all {GALLERY} test images"
+    assert protocol["code version (sweep)"] == "abc1234"
+    assert "6 trials per backbone" in protocol["budget"]
+    assert "lr_encoder loguniform" in protocol["search space (synclr)"]
+    assert protocol["final runs"] == "24 complete, 1 incomplete (left out)"
+
+
+def test_real_data_has_no_banner(tmp_path: Path) -> None:
+    storage = make_study(tmp_path, synthetic=False, final=False)
+    out = tmp_path / "out"
+    generate_report(load_study(storage, "demo"), out)
+    assert synthetic_banner(load_study(storage, "demo")) is None
+    assert "SYNTHETIC" not in (out / "report.md").read_text()
+
+
+def test_study_without_final_runs(tmp_path: Path) -> None:
+    storage = make_study(tmp_path, final=False)
+    out = tmp_path / "out"
+    assert main(["report", "--name", "demo", "--storage", str(storage), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["tables"]) == ["best_trials", "param_importances", "protocol"]
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert pngs == ["learning_curves.png", "param_importances.png"]
+    assert "SYNTHETIC DATA" in (out / "report.md").read_text()
+
+
+def test_default_output_folder(tmp_path: Path) -> None:
+    storage = make_study(tmp_path, final=False)
+    assert main(["report", "--name", "demo", "--storage", str(storage)]) == 0
+    assert (storage / "demo" / "report" / "report.md").is_file()
+
+
+def test_missing_study_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--name", "nope", "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", "--name", "empty", "--storage", str(tmp_path)]) == 2
+    assert "study.yaml" in capsys.readouterr().err
