@@ -138,6 +138,17 @@ def best_trials_table(results: StudyResults, best: list[BestTrial]) -> Table:
     )
 
 
+def best_configs_table(best: list[BestTrial]) -> Table:
+    """Every config field of each backbone's best trial: one row per field, one column each."""
+    fields = list(dict.fromkeys(name for b in best for name in b.config))
+    return Table(
+        key="best_configs",
+        title="Configuration of each backbone's best trial",
+        columns=["field", *[b.backbone for b in best]],
+        rows=[[name, *[b.config.get(name) for b in best]] for name in fields],
+    )
+
+
 def _int(value: Any) -> int | None:
     return None if value is None or not np.isfinite(value) else int(value)
 
@@ -307,7 +318,7 @@ def split_similarities(matrices: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 def build_tables(results: StudyResults, best: list[BestTrial]) -> list[Table]:
     """The result tables (final-run tables only when final runs exist)."""
-    tables = [best_trials_table(results, best)]
+    tables = [best_trials_table(results, best), best_configs_table(best)]
     final = results.final
     if final is not None and final.complete_runs:
         tables += [final_summary_table(final), per_subject_table(final)]

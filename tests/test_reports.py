@@ -244,6 +244,9 @@ def test_best_trial_matches_recorded_metrics(tmp_path: Path, objective: str) -> 
         config = next(t.config for t in results.trials[backbone] if t.trial_id == trial_id)
         assert row["lr_encoder"] == config["lr_encoder"]
         assert row["latent_dim"] == config["latent_dim"]
+        configs = table(build_tables(results, best), "best_configs")
+        column = configs.columns.index(backbone)
+        assert {r[0]: r[column] for r in configs.rows} == config
 
 
 def test_final_summary_and_per_subject(tmp_path: Path) -> None:
@@ -339,7 +342,14 @@ def test_report_writes_every_output(full_report: tuple[Path, str]) -> None:
     for name in ("report.md", "report.tex", "report.json"):
         assert (out / name).stat().st_size > 0
     assert (out / "report.md").read_text() in printed
-    keys = ["best_trials", "final_test", "per_subject", "aligned_vs_unaligned", "similarity"]
+    keys = [
+        "best_trials",
+        "best_configs",
+        "final_test",
+        "per_subject",
+        "aligned_vs_unaligned",
+        "similarity",
+    ]
     keys += ["param_importances", "protocol"]
     report = json.loads((out / "report.json").read_text())
     assert list(report["tables"]) == keys
@@ -400,7 +410,12 @@ def test_study_without_final_runs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["report", "--name", "demo", "--storage", str(storage), "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert list(report["tables"]) == ["best_trials", "param_importances", "protocol"]
+    assert list(report["tables"]) == [
+        "best_trials",
+        "best_configs",
+        "param_importances",
+        "protocol",
+    ]
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert pngs == ["learning_curves.png", "param_importances.png"]
     assert "SYNTHETIC DATA" in (out / "report.md").read_text()
