@@ -51,7 +51,6 @@ them in memory.
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import re
@@ -292,11 +291,6 @@ class SynthConfig:
         for backbone in self.backbones:
             backbone_dim(backbone)
         self.params.validate()
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["out"] = str(self.out)
-        return out
 
 
 def backbone_dim(backbone: str) -> int:
@@ -625,7 +619,7 @@ class SubjectModel:
 class _StreamedBytes:
     """Stands for a bytes object of known length whose content comes from an iterator."""
 
-    def __init__(self, nbytes: int, chunks: Callable[[], Iterator[bytes | np.ndarray]]) -> None:
+    def __init__(self, nbytes: int, chunks: Callable[[], Iterator[np.ndarray]]) -> None:
         self.nbytes = nbytes
         self.chunks = chunks
 
@@ -661,7 +655,12 @@ class LazyArray:
 
 
 class _StreamingPickler(pickle._Pickler):  # type: ignore[name-defined]
-    """Pure-Python pickler that writes :class:`LazyArray` payloads straight to the file."""
+    """Pure-Python pickler that writes :class:`LazyArray` payloads straight to the file.
+
+    It reuses the standard library's pure-Python pickler (its framer and ``save_bytes``), so
+    the output is byte-identical to ``pickle.dump(..., protocol=4)`` of the materialised array;
+    tests pin that equality.
+    """
 
     dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
 
@@ -727,8 +726,8 @@ def write_eeg_file(path: Path, payload: dict[str, Any], fmt: EEGFormat) -> None:
     dump = dump_npy_object if fmt.container == "npy" else dump_pickle
 
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh, io.BufferedWriter(fh, buffer_size=1 << 20) as buffered:
-            dump(payload, buffered)
+        with open(tmp, "wb", buffering=1 << 20) as fh:
+            dump(payload, fh)
 
     atomic_write(path, write)
 
