@@ -1,0 +1,116 @@
+"""One training epoch: this loop vs a usual Dataset/DataLoader loop of the plain layer stack.
+
+Run: .venv/bin/python tests/benchmarks/bench_train_epoch.py [--images 16540] [--batch 256]
+Prints epoch seconds for both, the speedup, model FLOPs per epoch (FlopCounterMode) and their
+rate against this machine's measured fp32 matmul throughput (2048^2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from trainables.config import TrainConfig
+from trainables.decoding_data import DecodingData, EvalSplit
+from trainables.loss import info_nce
+from trainables.models import build_model
+from trainables.training import build_optimization, train
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+class PairDataset(Dataset):
+    def __init__(self, eeg: np.ndarray, embeddings: np.ndarray) -> None:
+        self.eeg, self.embeddings = eeg, embeddings
+
+    def __len__(self) -> int:
+        return len(self.eeg)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(self.eeg[i]), torch.from_numpy(self.embeddings[i])
+
+
+def reference_epoch(config: TrainConfig, eeg: np.ndarray, emb: np.ndarray, sfreq: float) -> float:
+    torch.manual_seed(0)
+    model = build_model(
+        "auto",
+        n_channels=eeg.shape[1],
+        n_times=eeg.shape[2],
+        sfreq=sfreq,
+        embedding_dim=emb.shape[1],
+        fused=False,
+    )
+    optimizer, _ = build_optimization(model, config)
+    loader = DataLoader(PairDataset(eeg, emb), batch_size=config.batch_size, shuffle=True)
+    model.train()
+    x, e = next(iter(loader))
+    info_nce(*model(x, e), model.logit_scale).backward()  # warm-up step, not timed
+    start = time.perf_counter()
+    for x, e in loader:
+        z_eeg, z_img = model(x, e)
+        loss = info_nce(z_eeg, z_img, model.logit_scale)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def step_flops(config: TrainConfig, channels: int, times: int, dim: int, sfreq: float) -> int:
+    """FLOPs of one training step (forward + backward) of the fused model at the batch size."""
+    model = build_model("auto", n_channels=channels, n_times=times, sfreq=sfreq, embedding_dim=dim)
+    x, e = torch.randn(config.batch_size, channels, times), torch.randn(config.batch_size, dim)
+    with FlopCounterMode(display=False) as counter:
+        z_eeg, z_img = model(x, e)
+        info_nce(z_eeg, z_img, model.logit_scale).backward()
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=16540)
+    parser.add_argument("--channels", type=int, default=17)
+    parser.add_argument("--times", type=int, default=100)
+    parser.add_argument("--sfreq", type=float, default=100.0)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--batch", type=int, default=TrainConfig().batch_size)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    eeg = rng.standard_normal((args.images, args.channels, args.times), dtype=np.float32)
+    emb = rng.standard_normal((args.images, args.dim), dtype=np.float32)
+    config = TrainConfig(epochs=2, batch_size=args.batch, device="cpu")
+    data = DecodingData(
+        EvalSplit(eeg[None], emb, [1]), None, None, "random", args.sfreq, ["x"] * args.channels
+    )
+    peak = matmul_gflops()
+    print(f"threads {torch.get_num_threads()}, fp32 matmul 2048^2: {peak:.1f} GFLOP/s")
+    stamps: list[float] = []
+    train(config, data, report=lambda metrics, checkpoint: stamps.append(time.perf_counter()))
+    fast = stamps[1] - stamps[0]  # the second epoch: no model build or first-call imports
+    steps = args.images // args.batch
+    flops = step_flops(config, args.channels, args.times, args.dim, args.sfreq) * steps
+    rate = flops / fast / 1e9
+    print(f"this loop: {fast:.2f} s/epoch ({steps} steps of {args.batch})")
+    print(
+        f"model FLOPs/epoch {flops / 1e9:.1f} G -> {rate:.1f} GFLOP/s = {rate / peak:.0%} of matmul"
+    )
+    if not args.skip_reference:
+        ref = reference_epoch(config, eeg, emb, args.sfreq)
+        print(f"reference loop (Dataset+DataLoader, plain stack): {ref:.2f} s/epoch")
+        print(f"speedup {ref / fast:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
