@@ -24,6 +24,7 @@ from study.synthetic import (
     dump_npy_object,
     dump_pickle,
     parse_subjects,
+    synth_manifest,
     write_dataset,
 )
 from trainables.embedding_store import image_list_hash, load_store
@@ -343,3 +344,11 @@ def test_cli_errors_exit_2_without_writing(
     assert main(["synth", "--out", str(tmp_path / "y"), "--backbones", "vgg"]) == 2
     assert "unknown backbone" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+@pytest.mark.parametrize("fmt,axes", [("osf", [17, 100]), ("nice", [63, 250])])
+def test_full_scale_has_the_real_shapes(tmp_path: Path, fmt: str, axes: list[int]) -> None:
+    config = SynthConfig(out=tmp_path / "unused", scale="full", format=fmt)
+    shapes = synth_manifest(config, complete=False)["shapes"]
+    assert shapes == {"train": [16540, 4, *axes], "test": [200, 80, *axes]}
+    assert config.subjects == list(range(1, 11))
