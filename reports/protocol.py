@@ -88,9 +88,11 @@ def _data_items(results: StudyResults) -> list[tuple[str, str]]:
     shape = cached.get("source_shape")
     train_reps = final_data.get("train_repetitions_averaged") or (shape[1] if shape else None)
     test_reps = final_data.get("test_repetitions_averaged")
+    test_text = (
+        f"mean of {test_reps} repetitions per image" if test_reps else "not used (no final runs)"
+    )
     averaging = (
-        f"training EEG: mean of {train_reps or '?'} repetitions per image; "
-        f"test EEG: mean of {test_reps or '?'} repetitions per image"
+        f"training EEG: mean of {train_reps or '?'} repetitions per image; test EEG: {test_text}"
     )
     return [
         ("data root", results.spec.data.root or NOT_RECORDED),

@@ -419,6 +419,10 @@ def test_study_without_final_runs(tmp_path: Path) -> None:
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert pngs == ["learning_curves.png", "param_importances.png"]
     assert "SYNTHETIC DATA" in (out / "report.md").read_text()
+    protocol = {r["item"]: r["value"] for r in report["tables"]["protocol"]["rows"]}
+    assert protocol["final training"] == "none yet (sweep results only)"
+    assert protocol["test gallery"] == "not used (no final runs)"
+    assert protocol["repetition averaging"].endswith("test EEG: not used (no final runs)")
 
 
 def test_default_output_folder(tmp_path: Path) -> None:
