@@ -1,0 +1,99 @@
+"""Images/s of batched `study embed` vs the paper's per-image ``model.embed(preprocess(img))`` loop.
+
+Same random-weight model (dreamsim cache layout, see tests/model_fixtures.py), same JPEGs, one run.
+
+    .venv/bin/python tests/benchmarks/bench_embed.py [--images 48] [--batch-size 16] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import trainables.image_embedding as image_embedding  # noqa: E402
+from tests.model_fixtures import write_random_models  # noqa: E402
+from trainables.backbones import get_backbone, load_backbone  # noqa: E402
+from trainables.image_embedding import EmbedSettings, embed_backbone  # noqa: E402
+
+
+def write_images(root: Path, n_train: int, n_test: int) -> dict[str, list[str]]:
+    """Random 500x500 RGB JPEGs in the THINGS-EEG2 layout (10 per training concept)."""
+    rng = np.random.default_rng(0)
+    lists: dict[str, list[str]] = {"train": [], "test": []}
+    for split, n in (("train", n_train), ("test", n_test)):
+        for i in range(n):
+            if split == "train":
+                rel = f"training_images/{i // 10 + 1:05d}_c{i // 10}/c{i // 10}_{i % 10:02d}b.jpg"
+            else:
+                rel = f"test_images/{i + 1:05d}_t{i}/t{i}_01s.jpg"
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (500, 500, 3), dtype=np.uint8)).save(path)
+            lists[split].append(rel)
+    return lists
+
+
+def per_image_loop(models_dir: Path, backbone: str, paths: list[Path]) -> tuple[np.ndarray, float]:
+    """The paper's loop: dreamsim's preprocess and embed one image at a time (seconds, no load)."""
+    from dreamsim import dreamsim
+
+    model, preprocess = dreamsim(
+        pretrained=True,
+        device="cpu",
+        cache_dir=str(models_dir),
+        normalize_embeds=False,
+        dreamsim_type=get_backbone(backbone).dreamsim_type.name,
+    )
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = np.concatenate([model.embed(preprocess(Image.open(p))).numpy() for p in paths])
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--backbone", default="aligned_synclr")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        backbone = get_backbone(args.backbone)
+        models = write_random_models(root / "models", backbone.dreamsim_type.name)
+        n_test = max(1, args.images // 8)
+        lists = write_images(root / "images", args.images - n_test, n_test)
+        model = load_backbone(backbone, models)
+        image_embedding.load_backbone = lambda *a, **k: model  # time embedding, not loading
+        settings = EmbedSettings(batch_size=args.batch_size, workers=args.workers)
+
+        paths = [root / "images" / r for r in lists["train"] + lists["test"]]
+        loop, t_loop = per_image_loop(models, args.backbone, paths)
+
+        t0 = time.perf_counter()
+        embed_backbone(backbone, models, root / "images", lists, root / "emb", settings)
+        t_batched = time.perf_counter() - t0
+
+        store = np.concatenate([np.load(root / "emb" / args.backbone / f"{s}.npy") for s in lists])
+        diff = float(np.abs(store - loop).max())
+    n = args.images
+    print(f"backbone {args.backbone}, {n} images, torch threads {torch.get_num_threads()}")
+    print(f"per-image loop : {n / t_loop:6.2f} images/s ({t_loop:.1f} s)")
+    print(
+        f"study embed    : {n / t_batched:6.2f} images/s ({t_batched:.1f} s; "
+        f"batch {args.batch_size}, {args.workers} workers)"
+    )
+    print(f"ratio          : {t_loop / t_batched:.2f}x   max |difference| {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
