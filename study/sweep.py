@@ -102,8 +102,6 @@ def _progress(spec: StudySpec, backbone: str):
         metric_columns=["epoch", "train_loss", "val_loss", "val_top1", "val_top5"],
         max_report_frequency=30,
         sort_by_metric=True,
-        metric=spec.sweep.objective,
-        mode=spec.sweep.mode,
     )
 
 
@@ -163,9 +161,10 @@ def run_backbone(spec: StudySpec, study_dir: Path, backbone: str) -> SweepOutcom
     grid = _tuner(spec, study_dir, backbone, trainable).fit()
     best_value, best_config = None, {}
     if len(grid) > grid.num_errors:
-        best = grid.get_best_result(metric=spec.sweep.objective, mode=spec.sweep.mode)
-        if best.metrics and spec.sweep.objective in best.metrics:
-            best_value, best_config = float(best.metrics[spec.sweep.objective]), dict(best.config)
+        best = grid.get_best_result(spec.sweep.objective, spec.sweep.mode, scope="all")
+        column = best.metrics_dataframe[spec.sweep.objective]
+        best_value = float(column.max() if spec.sweep.mode == "max" else column.min())
+        best_config = dict(best.config)
     outcome = SweepOutcome(
         backbone=backbone,
         trials=len(grid),

@@ -1,0 +1,168 @@
+"""Study sweeps: spec validation, a tiny real sweep with ASHA, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reports.trials import FINISHED, read_trials
+from study.cli import main
+from study.spec import DataSettings, StudySpec, SweepSettings
+from study.sweep import create_study, read_outcome, run_study
+from study.synthetic import SynthConfig, write_dataset
+from trainables.errors import ConfigError, DataError
+
+BACKBONES = ["synclr", "aligned_synclr"]
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("twin") / "data"
+    return write_dataset(SynthConfig(out=out, scale="tiny", images=False, backbones=BACKBONES))
+
+
+def tiny_spec(twin: Path, name: str = "tiny", **sweep: object) -> StudySpec:
+    settings = {"num_samples": 2, "max_epochs": 2, "grace_period": 1, "max_concurrent": 2}
+    settings.update(sweep)
+    return StudySpec(
+        name=name,
+        backbones=list(BACKBONES),
+        data=DataSettings(root=str(twin), tune_subjects=[1, 2]),
+        sweep=SweepSettings(**settings),
+        train={"batch_size": 64, "latent_dim": 64},
+    )
+
+
+def test_spec_round_trip_keeps_resolved_spaces_and_provenance(twin: Path, tmp_path: Path) -> None:
+    spec = create_study(tiny_spec(twin), tmp_path / "tiny")
+    loaded = StudySpec.load(tmp_path / "tiny")
+    assert loaded == spec
+    assert set(loaded.spaces) == set(BACKBONES)
+    assert "lr_encoder" in loaded.spaces["synclr"]["params"]
+    assert loaded.provenance["packages"]["ray"]
+    assert yaml.safe_load((tmp_path / "tiny" / "study.yaml").read_text())["name"] == "tiny"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"backbones": []}, "no backbones"),
+        ({"backbones": ["synclr", "synclr"]}, "listed twice"),
+        ({"name": "a/b"}, "invalid study name"),
+        ({"sweep": SweepSettings(grace_period=5, max_epochs=2)}, "grace_period"),
+        ({"sweep": SweepSettings(objective="val_top9")}, "objective"),
+        ({"space": "nonexistent_preset"}, "nonexistent_preset"),
+        ({"train": {"no_such_field": 1}}, "no_such_field"),
+    ],
+)
+def test_invalid_study_is_refused_before_anything_starts(
+    twin: Path, tmp_path: Path, change: dict, message: str
+) -> None:
+    spec = tiny_spec(twin)
+    for key, value in change.items():
+        setattr(spec, key, value)
+    with pytest.raises(ConfigError, match=message):
+        create_study(spec, tmp_path / "s")
+    assert not (tmp_path / "s" / "study.yaml").exists()
+
+
+def test_missing_store_or_subject_is_a_data_error(twin: Path, tmp_path: Path) -> None:
+    spec = tiny_spec(twin)
+    spec.backbones = ["synclr", "dino"]
+    with pytest.raises(DataError, match="dino"):
+        create_study(spec, tmp_path / "a")
+    spec = tiny_spec(twin)
+    spec.data.tune_subjects = [7]
+    with pytest.raises(DataError, match=r"\[7\]"):
+        create_study(spec, tmp_path / "b")
+
+
+def test_existing_study_name_is_refused(twin: Path, tmp_path: Path) -> None:
+    create_study(tiny_spec(twin), tmp_path / "tiny")
+    with pytest.raises(ConfigError, match="study resume"):
+        create_study(tiny_spec(twin), tmp_path / "tiny")
+
+
+def test_tiny_sweep_with_asha_runs_every_backbone(
+    ray_session: None, twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "tiny"
+    create_study(tiny_spec(twin, num_samples=3, max_epochs=2), directory)
+    outcomes = run_study(directory)
+    assert [o.backbone for o in outcomes] == BACKBONES
+    proposals = []
+    for outcome in outcomes:
+        assert outcome.trials == 3 and outcome.errors == 0
+        trials = read_trials(directory / outcome.backbone)
+        assert len(trials) == 3 and all(t.status == FINISHED for t in trials)
+        best = max(t.history["val_top1"].max() for t in trials)
+        assert outcome.best_value == pytest.approx(best)
+        for trial in trials:
+            assert 1 <= trial.epochs <= 2
+            assert trial.history["val_top1"].between(0, 1).all()
+            assert trial.config["batch_size"] == 64 and trial.config["epochs"] == 2
+        assert list((directory / outcome.backbone).glob("trial_*/events.out.tfevents*"))
+        proposals.append(sorted(t.config["lr_encoder"] for t in trials))
+        assert read_outcome(directory, outcome.backbone) == outcome
+    assert proposals[0] == proposals[1], "same seed -> same (random start-up) proposals"
+    capsys.readouterr()
+    assert main(["status", "--name", "tiny", "--storage", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("3 done") == 2 and "best val_top1" in printed
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
+    twin: Path, tmp_path: Path
+) -> None:
+    storage = tmp_path / "studies"
+    command = [sys.executable, "-m", "study.cli"]
+    flags = ["--name", "k", "--storage", str(storage)]
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    sweep = [
+        *command, "sweep", "--data", str(twin), "--backbones", ",".join(BACKBONES),
+        "--num-samples", "4", "--max-epochs", "3", "--scheduler", "none",
+        "--max-concurrent", "1", "--tune-subjects", "1", *flags,
+    ]  # fmt: skip
+    driver = subprocess.Popen(sweep, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = storage / "k" / BACKBONES[0]
+
+    def finished_trials() -> int:
+        return sum(t.status == FINISHED for t in read_trials(first))
+
+    try:
+        assert _wait_for(lambda: finished_trials() >= 2, timeout=240), "sweep made no progress"
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    before = {t.trial_id: t.history.copy() for t in read_trials(first) if t.status == FINISHED}
+    assert before and read_outcome(storage / "k", BACKBONES[0]) is None
+
+    resumed = subprocess.run(
+        [*command, "resume", *flags], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for backbone in BACKBONES:
+        trials = read_trials(storage / "k" / backbone)
+        assert len(trials) == 4, [t.trial_id for t in trials]
+        assert all(t.status == FINISHED and t.epochs == 3 for t in trials)
+        assert read_outcome(storage / "k", backbone).trials == 4
+    after = {t.trial_id: t.history for t in read_trials(first)}
+    for trial_id, history in before.items():
+        cols = ["training_iteration", "val_top1", "val_loss", "train_loss"]
+        assert after[trial_id][cols].equals(history[cols]), f"trial {trial_id} was re-run"
