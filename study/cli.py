@@ -19,6 +19,7 @@ COMMANDS = [
     "status",
     "train",
     "report",
+    "demo",
 ]
 
 
