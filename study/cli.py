@@ -19,6 +19,8 @@ COMMANDS = [
     "status",
     "train",
     "report",
+    "export-best",
+    "final",
     "demo",
 ]
 

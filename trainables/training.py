@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from trainables.atomic import atomic_write, save_json_atomic
+from trainables.atomic import atomic_write, save_json_atomic, save_npy_atomic
 from trainables.config import TrainConfig
 from trainables.decoding_data import DecodingData, EvalSplit
 from trainables.errors import ConfigError, DataError
@@ -28,6 +29,7 @@ from trainables.models import ContrastiveModel, build_model
 
 Reporter = Callable[[dict[str, float], Path | None], None]
 STATE_FILE = "state.pt"
+TEST_SIMILARITY_FILE = "test_similarity.npy"
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "rng", "epoch", "config", "history"}
 # Fields that may differ between a checkpoint and the run resuming it (no effect on numerics).
 RESUME_FREE_FIELDS = {"device", "compile", "checkpoint_every"}
@@ -43,6 +45,7 @@ class TrainResult:
     history: list[dict[str, float]]
     checkpoint: Path | None
     test_per_subject_top1: list[float] | None = None
+    test_similarity: np.ndarray | None = None  # float32 (subjects, test EEG, test images) cosine
 
     @property
     def final(self) -> dict[str, float]:
@@ -207,7 +210,9 @@ def train(
 
     Checkpoints go to ``checkpoint_dir/epoch_NNNN`` every ``checkpoint_every`` epochs and after
     the last one (when ``checkpoint_dir`` is given). The test split is evaluated once, after
-    the last epoch, only when ``evaluate_test`` is set.
+    the last epoch, only when ``evaluate_test`` is set; then, if the test split holds a single
+    subject, the last checkpoint also gets ``test_similarity.npy``: the float32 (test EEG x test
+    image) cosine similarity of the latents.
     """
     if evaluate_test and data.test is None:
         raise ConfigError("evaluate_test needs data with a test split")
@@ -243,6 +248,7 @@ def train(
     step_model = torch.compile(model) if config.compile else model
     checkpoint = None
     test_top1 = None
+    similarity = None
     for epoch in range(start, config.epochs):
         model.train()
         perm = torch.randperm(len(eeg), generator=generator).to(device)
@@ -268,8 +274,10 @@ def train(
             metrics.update(evaluate(model, data.val, device, "val", config.bf16))
         last = epoch + 1 == config.epochs
         if last and evaluate_test:
-            metrics.update(evaluate(model, data.test, device, "test", config.bf16))
-            test_top1 = per_subject_top1(*encode_split(model, data.test, device, config.bf16))
+            z_eeg, z_img = encode_split(model, data.test, device, config.bf16)
+            metrics.update(retrieval_metrics(z_eeg, z_img, model.logit_scale.detach(), "test"))
+            test_top1 = per_subject_top1(z_eeg, z_img)
+            similarity = (z_eeg @ z_img.T).cpu().numpy().astype(np.float32)
         history.append(metrics)
         checkpoint = None
         if checkpoint_dir is not None and (last or (epoch + 1) % config.checkpoint_every == 0):
@@ -283,6 +291,8 @@ def train(
                 "history": history,
             }
             checkpoint = save_checkpoint(Path(checkpoint_dir) / f"epoch_{epoch + 1:04d}", state)
+            if last and similarity is not None and similarity.shape[0] == 1:
+                save_npy_atomic(checkpoint / TEST_SIMILARITY_FILE, similarity[0])
         if report is not None:
             report(metrics, checkpoint)
     return TrainResult(
@@ -291,4 +301,5 @@ def train(
         history=history,
         checkpoint=checkpoint,
         test_per_subject_top1=test_top1,
+        test_similarity=similarity,
     )

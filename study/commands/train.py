@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from study.final import load_train_config
 from trainables.config import TrainConfig
 from trainables.dataset import load_decoding_data
 from trainables.layout import find_layout
@@ -26,7 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--subject", type=int, action="append", required=True, help="subject number (repeatable)"
     )
-    parser.add_argument("--config", type=Path, help="TrainConfig YAML/JSON file")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TrainConfig YAML/JSON, or an export-best file (--backbone picked)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
     parser.add_argument(
         "--val",
@@ -46,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = TrainConfig.load(args.config) if args.config else TrainConfig()
+    config = load_train_config(args.config, args.backbone) if args.config else TrainConfig()
     config = config.with_overrides(args.overrides)
     layout = find_layout(args.data)
     data = load_decoding_data(

@@ -1,0 +1,304 @@
+"""Final training with each backbone's best configuration: export it, train on the whole
+training set for every backbone x subject x seed, and evaluate the test split once.
+
+Epochs: a best configuration's ``epochs`` is its trial's best epoch - the epoch where the
+validation objective peaked (early stopping chosen on validation, never on test) - and the
+learning-rate schedule (warmup + cosine) is laid over that many epochs. ``with_epochs`` overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reports.study_results import FINAL_DIR, FINAL_RUNS, FINAL_SPEC, FinalRun, load_final
+from reports.tables import best_trial
+from reports.trials import read_trials
+from study.provenance import provenance
+from study.spec import SPEC_FILE, DataSettings, StudySpec
+from trainables.atomic import atomic_write
+from trainables.config import TrainConfig
+from trainables.errors import ConfigError, DataError
+from trainables.final_run import PROTOCOLS, load_run_data, train_subjects
+from trainables.layout import DataLayout, find_layout
+
+TRAIN_FIELDS = tuple(TrainConfig().to_dict())
+SETTINGS = ("protocol", "seeds", "subjects", "configs")
+
+
+def best_entries(study_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per backbone: the best trial's config (epochs = best epoch), objective, epoch, trial id."""
+    spec = StudySpec.load(study_dir)
+    objective, mode = spec.sweep.objective, spec.sweep.mode
+    entries = {}
+    for backbone in spec.backbones:
+        best = best_trial(backbone, read_trials(Path(study_dir) / backbone), objective, mode)
+        if best.trial is None:
+            raise DataError(
+                f"{Path(study_dir) / backbone}: no trial reported {objective}; "
+                f"run or resume the sweep first"
+            )
+        epoch = int(best.row["training_iteration"])
+        values = {k: v for k, v in best.config.items() if k in TRAIN_FIELDS}
+        entries[backbone] = {
+            "config": TrainConfig.from_dict({**values, "epochs": epoch}).to_dict(),
+            objective: float(best.row[objective]),
+            "best_epoch": epoch,
+            "trial_id": best.trial.trial_id,
+        }
+    return entries
+
+
+def best_configs(study_dir: Path) -> dict[str, dict[str, Any]]:
+    """Backbone -> TrainConfig dict of its best sweep trial, trained for its best epoch."""
+    return {backbone: entry["config"] for backbone, entry in best_entries(study_dir).items()}
+
+
+def export_best(study_dir: Path, out: Path, epochs: int | None = None) -> Path:
+    """Write the best configurations as YAML (``study train`` and ``study final`` read it)."""
+    spec = StudySpec.load(study_dir)
+    entries = best_entries(study_dir)
+    if epochs is not None:
+        for backbone, config in with_epochs(best_configs(study_dir), epochs).items():
+            entries[backbone]["config"] = config
+    document = {"study": spec.name, "objective": spec.sweep.objective, "backbones": entries}
+    text = yaml.safe_dump(document, sort_keys=False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda tmp: tmp.write_text(text))
+    return out
+
+
+def read_exported(path: Path) -> dict[str, dict[str, Any]]:
+    """Backbone -> TrainConfig dict from an ``export-best`` file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from exc
+    backbones = raw.get("backbones") if isinstance(raw, dict) else None
+    if not isinstance(backbones, dict) or not backbones:
+        raise ConfigError(f"{path}: expected `backbones: {{name: {{config: ...}}}}` (export-best)")
+    configs = {}
+    for backbone, entry in backbones.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise ConfigError(f"{path}: backbone '{backbone}' has no `config` mapping")
+        configs[str(backbone)] = TrainConfig.from_dict(entry["config"]).to_dict()
+    return configs
+
+
+def load_train_config(path: Path, backbone: str) -> TrainConfig:
+    """A TrainConfig file, or ``backbone``'s config from an ``export-best`` file."""
+    path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            raw = None  # TrainConfig.load reports the problem
+        if isinstance(raw, dict) and "backbones" in raw:
+            configs = read_exported(path)
+            if backbone not in configs:
+                raise ConfigError(f"{path}: no config for backbone '{backbone}' ({list(configs)})")
+            return TrainConfig.from_dict(configs[backbone])
+    return TrainConfig.load(path)
+
+
+def with_epochs(configs: dict[str, dict[str, Any]], epochs: int) -> dict[str, dict[str, Any]]:
+    """The same configs trained for ``epochs`` (schedule laid over them)."""
+    return {b: TrainConfig.from_dict({**c, "epochs": epochs}).to_dict() for b, c in configs.items()}
+
+
+def final_runs(
+    configs: dict[str, dict[str, Any]], subjects: Sequence[int], seeds: Sequence[int], protocol: str
+) -> list[dict[str, Any]]:
+    """One trial config per backbone x tested subject x seed: TrainConfig fields + run keys."""
+    return [
+        {
+            **TrainConfig.from_dict({**config, "seed": seed}).to_dict(),
+            "backbone": backbone,
+            "subject": subject,
+            "protocol": protocol,
+        }
+        for backbone, config in configs.items()
+        for subject in subjects
+        for seed in seeds
+    ]
+
+
+def run_dirname(trial: Any) -> str:
+    """Readable trial folders: ``<backbone>_sub-NN_seedS``."""
+    config = trial.config
+    return f"{config['backbone']}_sub-{int(config['subject']):02d}_seed{config['seed']}"
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    values = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not values or len(set(values)) != len(values) or min(values) < 0:
+        raise ConfigError(f"seeds must be a count >= 1 or distinct seeds >= 0, got {seeds!r}")
+    return values
+
+
+def _subject_list(layout: DataLayout, subjects: Sequence[int] | None) -> list[int]:
+    chosen = sorted(set(subjects)) if subjects is not None else list(layout.subjects)
+    missing = [s for s in chosen if s not in layout.subjects]
+    if not chosen or missing:
+        raise DataError(
+            f"{layout.eeg_dir}: no EEG for subject(s) {missing or chosen} "
+            f"(found {list(layout.subjects)})"
+        )
+    return chosen
+
+
+def _study_spec(study_dir: Path, configs: dict[str, dict[str, Any]], data_root: Path | None):
+    """The study's spec; a configs-only final gets one written (backbones, no search spaces)."""
+    if (study_dir / SPEC_FILE).is_file():
+        return StudySpec.load(study_dir)
+    if data_root is None:
+        raise ConfigError(f"{study_dir}: no study here; configs-only final runs need --data")
+    spec = StudySpec(
+        name=study_dir.name,
+        backbones=list(configs),
+        data=DataSettings(root=str(Path(data_root).expanduser().resolve())),
+        provenance=provenance(),
+    )
+    spec.validate()
+    spec.save(study_dir)
+    return spec
+
+
+def _check_same_settings(path: Path, settings: dict[str, Any]) -> None:
+    saved = yaml.safe_load(path.read_text()) or {}
+    changed = [key for key in SETTINGS if saved.get(key) != settings[key]]
+    if changed:
+        raise ConfigError(
+            f"{path}: final runs with other {', '.join(changed)} exist; "
+            f"use the same settings to resume, or another study name"
+        )
+
+
+def _finished(final_dir: Path, runs: list[dict[str, Any]]) -> list[FinalRun] | None:
+    """The final's runs when every planned run completed, else None."""
+    if not (final_dir / FINAL_RUNS).is_dir():
+        return None
+    done = load_final(final_dir).runs
+    complete = {(r.backbone, r.subject, r.seed) for r in done if r.complete}
+    planned = {(r["backbone"], r["subject"], r["seed"]) for r in runs}
+    return done if planned <= complete else None
+
+
+def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_concurrent: int):
+    from ray import tune
+    from ray.tune import CLIReporter
+    from ray.tune.search import BasicVariantGenerator
+
+    experiment = final_dir / FINAL_RUNS
+    if tune.Tuner.can_restore(str(experiment)):
+        print(f"[final] resuming the interrupted final runs in {experiment}", flush=True)
+        return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        param_space={},
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(points_to_evaluate=runs),
+            num_samples=len(runs),
+            max_concurrent_trials=max_concurrent,
+            trial_dirname_creator=run_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=FINAL_RUNS,
+            storage_path=str(final_dir),
+            failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            progress_reporter=CLIReporter(
+                parameter_columns=["backbone", "subject", "seed"],
+                metric_columns=["epoch", "train_loss", "test_top1", "test_top5"],
+                max_report_frequency=30,
+            ),
+            verbose=1,
+        ),
+    )
+
+
+def run_final(
+    study_dir: Path,
+    configs: dict[str, dict[str, Any]],
+    *,
+    subjects: list[int] | None,
+    seeds: int | list[int],
+    protocol: str = "intra",
+    data_root: Path | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    max_concurrent: int | None = None,
+    source: dict[str, Any] | None = None,
+) -> list[FinalRun]:
+    """Train and test every backbone x subject x seed on Ray (resumed; a finished final is kept).
+
+    ``subjects`` (default: all of the dataset's) are the tested subjects and, for ``loso``, the
+    pool each fold trains on without its held-out subject. ``source`` records where the configs
+    came from in ``final/final.yaml``.
+    """
+    study_dir = Path(study_dir).expanduser().resolve()
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if not configs:
+        raise ConfigError("no backbone configs to train")
+    configs = {b: TrainConfig.from_dict(dict(c)).to_dict() for b, c in configs.items()}
+    spec = _study_spec(study_dir, configs, data_root)
+    root = Path(data_root or spec.data.root).expanduser().resolve()
+    layout = find_layout(root)
+    subjects = _subject_list(layout, subjects)
+    seed_list = _seed_list(seeds)
+    for subject in subjects:
+        train_subjects(protocol, subject, subjects)
+    runs = final_runs(configs, subjects, seed_list, protocol)
+    final_dir = study_dir / FINAL_DIR
+    settings = {"protocol": protocol, "seeds": seed_list, "subjects": subjects, "configs": configs}
+    spec_path = final_dir / FINAL_SPEC
+    if spec_path.is_file():
+        _check_same_settings(spec_path, settings)
+        finished = _finished(final_dir, runs)
+        if finished is not None:
+            print(f"[final] finished before: {len(finished)} runs in {final_dir}", flush=True)
+            return finished
+    else:
+        _check_stores(layout, configs)
+        cache_dir = Path(spec.data.cache_dir) if spec.data.cache_dir else None
+        first = next(iter(configs))
+        data = load_run_data(layout, first, subjects[0], protocol, subjects, cache_dir)
+        document = {
+            **settings,
+            "data": data.protocol,
+            "source": source or {"configs": "passed to run_final"},
+            "provenance": provenance(),
+        }
+        final_dir.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(document, sort_keys=False)
+        atomic_write(spec_path, lambda tmp: tmp.write_text(text))
+    from study.ray_runtime import init_ray
+    from trainables.final_run import make_final_trainable
+
+    init_ray(address)
+    cache_dir = Path(spec.data.cache_dir) if spec.data.cache_dir else None
+    trainable = make_final_trainable(
+        root, subjects, cache_dir, cpus=cpus_per_trial, gpus=gpus_per_trial
+    )
+    print(f"[final] {len(runs)} runs: train on the whole training set, test once", flush=True)
+    _tuner(final_dir, runs, trainable, max_concurrent or 0).fit()
+    return load_final(final_dir).runs
+
+
+def _check_stores(layout: DataLayout, configs: dict[str, dict[str, Any]]) -> None:
+    """Every backbone's embedding store must match the dataset's image lists."""
+    from trainables.dataset import dataset_images
+    from trainables.embedding_store import load_store
+
+    hashes = dataset_images(layout).hashes()
+    for backbone in configs:
+        load_store(layout.embeddings_dir, backbone, expected_hashes=hashes)
