@@ -166,3 +166,22 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
     for trial_id, history in before.items():
         cols = ["training_iteration", "val_top1", "val_loss", "train_loss"]
         assert after[trial_id][cols].equals(history[cols]), f"trial {trial_id} was re-run"
+
+
+def test_wandb_logging_works_offline(twin: Path, tmp_path: Path) -> None:
+    wandb_dir = tmp_path / "wandb"
+    wandb_dir.mkdir()
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir), "WANDB_SILENT": "1"}
+    sweep = [
+        sys.executable, "-m", "study.cli", "sweep", "--data", str(twin), "--backbones", "synclr",
+        "--name", "w", "--storage", str(tmp_path / "studies"), "--num-samples", "1",
+        "--max-epochs", "1", "--grace-period", "1", "--tune-subjects", "1",
+        "--wandb", "--wandb-project", "eeg-test", "--wandb-tags", "ci,offline",
+    ]  # fmt: skip
+    done = subprocess.run(sweep, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = list((wandb_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1
+    assert b"val_top1" in runs[0].read_bytes()
+    spec = StudySpec.load(tmp_path / "studies" / "w")
+    assert spec.wandb.enabled and spec.wandb.tags == ["ci", "offline"]
