@@ -15,6 +15,7 @@ from trainables.errors import ConfigError
 SPEC_FILE = "study.yaml"
 OBJECTIVES = {"val_top1": "max", "val_loss": "min"}
 SCHEDULERS = ("asha", "none")
+SAMPLERS = ("tpe", "random")
 VAL_KINDS = ("concepts", "images")
 
 
@@ -25,6 +26,7 @@ class SweepSettings:
     num_samples: int = 12
     max_epochs: int = 30
     scheduler: str = "asha"
+    sampler: str = "tpe"
     grace_period: int = 3
     reduction_factor: int = 3
     max_concurrent: int = 2
@@ -43,6 +45,8 @@ class SweepSettings:
             raise ConfigError(
                 f"objective must be one of {sorted(OBJECTIVES)}, got '{self.objective}'"
             )
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {SAMPLERS}, got '{self.sampler}'")
         if self.scheduler not in SCHEDULERS:
             raise ConfigError(f"scheduler must be one of {SCHEDULERS}, got '{self.scheduler}'")
         for name in ("num_samples", "max_epochs", "grace_period", "max_concurrent"):

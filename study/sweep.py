@@ -59,8 +59,15 @@ def _scheduler(spec: StudySpec):
     )
 
 
-def _search_alg(spec: StudySpec, backbone: str):
+def _sampler(spec: StudySpec):
     import optuna
+
+    if spec.sweep.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.sweep.seed)
+    return optuna.samplers.TPESampler(seed=spec.sweep.seed)
+
+
+def _search_alg(spec: StudySpec, backbone: str):
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
@@ -69,7 +76,7 @@ def _search_alg(spec: StudySpec, backbone: str):
         space=define_by_run(space),
         metric=spec.sweep.objective,
         mode=spec.sweep.mode,
-        sampler=optuna.samplers.TPESampler(seed=spec.sweep.seed),
+        sampler=_sampler(spec),
     )
     return ConcurrencyLimiter(searcher, max_concurrent=spec.sweep.max_concurrent)
 

@@ -46,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tune-subjects", help="subjects pooled for tuning, e.g. 1 or 1-3")
     parser.add_argument("--val-kind", choices=("concepts", "images"), help="validation split")
     parser.add_argument("--scheduler", choices=("asha", "none"), help="early stopping")
+    parser.add_argument("--sampler", choices=("tpe", "random"), help="Optuna sampler")
     parser.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial may stop")
     parser.add_argument("--reduction-factor", type=int, help="ASHA: keep 1/factor per rung")
     parser.add_argument("--objective", choices=("val_top1", "val_loss"), help="what to optimise")
@@ -70,6 +71,7 @@ FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     "num_samples": ("sweep", "num_samples", int),
     "max_epochs": ("sweep", "max_epochs", int),
     "scheduler": ("sweep", "scheduler", str),
+    "sampler": ("sweep", "sampler", str),
     "grace_period": ("sweep", "grace_period", int),
     "reduction_factor": ("sweep", "reduction_factor", int),
     "objective": ("sweep", "objective", str),
