@@ -191,6 +191,13 @@ def _finished(final_dir: Path, runs: list[dict[str, Any]]) -> list[FinalRun] | N
     return done if planned <= complete else None
 
 
+def run_space(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each key's values over the runs, as choices: the listed runs are exactly its points."""
+    from ray import tune
+
+    return {key: tune.choice(list(dict.fromkeys(run[key] for run in runs))) for key in runs[0]}
+
+
 def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_concurrent: int):
     from ray import tune
     from ray.tune import CLIReporter
@@ -202,7 +209,7 @@ def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_conc
         return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
     return tune.Tuner(
         trainable,
-        param_space={},
+        param_space=run_space(runs),
         tune_config=tune.TuneConfig(
             search_alg=BasicVariantGenerator(points_to_evaluate=runs),
             num_samples=len(runs),
@@ -239,6 +246,9 @@ def run_final(
     source: dict[str, Any] | None = None,
 ) -> list[FinalRun]:
     """Train and test every backbone x subject x seed on Ray (resumed; a finished final is kept).
+
+    One Tuner runs exactly the planned runs: BasicVariantGenerator evaluates them as its points
+    (``num_samples`` = their count, so nothing is sampled); each trial loads its own data.
 
     ``subjects`` (default: all of the dataset's) are the tested subjects and, for ``loso``, the
     pool each fold trains on without its held-out subject. ``source`` records where the configs
