@@ -17,6 +17,7 @@ from study.cli import main
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, read_outcome, run_study
 from study.synthetic import SynthConfig, write_dataset
+from trainables import ray_trainable
 from trainables.errors import ConfigError, DataError
 
 BACKBONES = ["synclr", "aligned_synclr"]
@@ -185,3 +186,36 @@ def test_wandb_logging_works_offline(twin: Path, tmp_path: Path) -> None:
     assert b"val_top1" in runs[0].read_bytes()
     spec = StudySpec.load(tmp_path / "studies" / "w")
     assert spec.wandb.enabled and spec.wandb.tags == ["ci", "offline"]
+
+
+class AlwaysCrash(ray_trainable.RayReporter):
+    """A reporter that makes every epoch of a trial crash (a trial that fails for good)."""
+
+    def __call__(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        raise RuntimeError("injected failure")
+
+
+def test_failed_trials_are_reported_and_do_not_sink_the_study(
+    ray_session: None,
+    twin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real = ray_trainable.make_trainable
+
+    def crashing_for_synclr(data, **kwargs):
+        if data.backbone == "synclr":
+            kwargs["reporter"] = AlwaysCrash()
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(ray_trainable, "make_trainable", crashing_for_synclr)
+    directory = tmp_path / "f"
+    create_study(tiny_spec(twin, name="f", num_samples=1, max_epochs=1, max_failures=1), directory)
+    failed, fine = run_study(directory)
+    assert (failed.trials, failed.errors, failed.best_value) == (1, 1, None)
+    assert (fine.trials, fine.errors) == (1, 0) and fine.best_value is not None
+    capsys.readouterr()
+    assert main(["status", "--name", "f", "--storage", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 failed" in printed and "injected failure" in printed

@@ -41,15 +41,14 @@ def run(args: argparse.Namespace) -> int:
         )
         scored = [(t, t.best(metric, mode)) for t in trials]
         scored = [(t, row) for t, row in scored if row is not None]
-        if not scored:
-            continue
-        pick = max if mode == "max" else min
-        trial, row = pick(scored, key=lambda item: item[1][metric])
-        params = ", ".join(f"{k}={_fmt(trial.config.get(k))}" for k in tuned)
-        print(
-            f"  best {metric} {row[metric]:.4f} at epoch {int(row['training_iteration'])} "
-            f"(trial {trial.trial_id}, {trial.status.lower()}): {params}"
-        )
+        if scored:
+            pick = max if mode == "max" else min
+            trial, row = pick(scored, key=lambda item: item[1][metric])
+            params = ", ".join(f"{k}={_fmt(trial.config.get(k))}" for k in tuned)
+            print(
+                f"  best {metric} {row[metric]:.4f} at epoch {int(row['training_iteration'])} "
+                f"(trial {trial.trial_id}, {trial.status.lower()}): {params}"
+            )
         for failed in (t for t in trials if t.status == FAILED):
             print(f"  failed trial {failed.trial_id}: {failed.error}")
     return 0
