@@ -214,6 +214,7 @@ def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_conc
             search_alg=BasicVariantGenerator(points_to_evaluate=runs),
             num_samples=len(runs),
             max_concurrent_trials=max_concurrent,
+            reuse_actors=True,
             trial_dirname_creator=run_dirname,
         ),
         run_config=tune.RunConfig(
