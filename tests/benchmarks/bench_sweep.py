@@ -62,7 +62,8 @@ class WorkerMemory:
             total = 0
             for proc in psutil.process_iter(["cmdline"]):
                 cmdline = " ".join(proc.info["cmdline"] or [])
-                if "default_worker.py" not in cmdline:
+                # Ray renames busy workers "ray::<actor or task>"; idle ones run default_worker.py
+                if not (cmdline.startswith("ray::") or "default_worker.py" in cmdline):
                     continue
                 try:
                     total += proc.memory_full_info().pss
@@ -80,56 +81,60 @@ class WorkerMemory:
         self._thread.join()
 
 
+def search(root: Path, args: argparse.Namespace) -> None:
+    config = SynthConfig(out=root / "small", scale="small", subjects=[1], images=False)
+    small = write_dataset(config)
+    common = {"num_samples": args.trials, "max_epochs": args.epochs, "max_concurrent": 2}
+    asha = sweep(root, small, "asha", scheduler="asha", sampler="tpe", grace_period=2, **common)
+    rand = sweep(root, small, "random", scheduler="none", sampler="random", **common)
+    print("\nsearch (small twin, subject 1, same trial count):")
+    for label, row in (("TPE + ASHA", asha), ("random, full budget", rand)):
+        print(
+            f"  {label:<20} trials {row['trials']:>3}  epochs spent {row['epochs']:>4}  "
+            f"best val top-1 {row['best_val_top1']:.3f}  ({row['seconds']:.0f} s)"
+        )
+    print(
+        f"  epochs ratio (ASHA / random): {asha['epochs'] / rand['epochs']:.2f}; "
+        f"best top-1 difference: {asha['best_val_top1'] - rand['best_val_top1']:+.3f}"
+    )
+
+
+def memory(root: Path, args: argparse.Namespace) -> None:
+    full = write_dataset(SynthConfig(out=root / "full", scale="full", subjects=[1], images=False))
+    peaks = {}
+    for concurrent in (1, args.concurrent):
+        with WorkerMemory() as sampled:
+            sweep(
+                root,
+                full,
+                f"mem{concurrent}",
+                num_samples=concurrent,
+                max_epochs=1,
+                scheduler="none",
+                max_concurrent=concurrent,
+            )
+        peaks[concurrent] = sampled.peak
+    one, many = peaks[1], peaks[args.concurrent]
+    print(f"\nmemory (full-scale subject, {args.concurrent} concurrent trials vs 1):")
+    print(
+        f"  peak worker PSS: 1 trial {one / 2**20:.0f} MiB, "
+        f"{args.concurrent} trials {many / 2**20:.0f} MiB, ratio {many / one:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--concurrent", type=int, default=2)
-    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--part", choices=("search", "memory", "both"), default="both")
     args = parser.parse_args()
     init_ray(num_cpus=args.concurrent)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        root = Path(tmp)
-        small = write_dataset(
-            SynthConfig(out=root / "small", scale="small", subjects=[1], images=False)
-        )
-        common = {"num_samples": args.trials, "max_epochs": args.epochs, "max_concurrent": 2}
-        asha = sweep(root, small, "asha", scheduler="asha", sampler="tpe", grace_period=2, **common)
-        rand = sweep(root, small, "random", scheduler="none", sampler="random", **common)
-        print("\nsearch (small twin, subject 1, same trial count):")
-        for label, row in (("TPE + ASHA", asha), ("random, full budget", rand)):
-            print(
-                f"  {label:<20} trials {row['trials']:>3}  epochs spent {row['epochs']:>4}  "
-                f"best val top-1 {row['best_val_top1']:.3f}  ({row['seconds']:.0f} s)"
-            )
-        print(
-            f"  epochs ratio (ASHA / random): {asha['epochs'] / rand['epochs']:.2f}; "
-            f"best top-1 difference: {asha['best_val_top1'] - rand['best_val_top1']:+.3f}"
-        )
-        if args.skip_memory:
-            return
-        full = write_dataset(
-            SynthConfig(out=root / "full", scale="full", subjects=[1], images=False)
-        )
-        peaks = {}
-        for concurrent in (1, args.concurrent):
-            with WorkerMemory() as memory:
-                sweep(
-                    root,
-                    full,
-                    f"mem{concurrent}",
-                    num_samples=concurrent,
-                    max_epochs=1,
-                    scheduler="none",
-                    max_concurrent=concurrent,
-                )
-            peaks[concurrent] = memory.peak
-        one, many = peaks[1], peaks[args.concurrent]
-        print(f"\nmemory (full-scale subject, {args.concurrent} concurrent trials vs 1):")
-        print(
-            f"  peak worker PSS: 1 trial {one / 2**20:.0f} MiB, "
-            f"{args.concurrent} trials {many / 2**20:.0f} MiB, ratio {many / one:.2f}"
-        )
+        if args.part != "memory":
+            search(Path(tmp), args)
+        if args.part != "search":
+            memory(Path(tmp), args)
 
 
 if __name__ == "__main__":
