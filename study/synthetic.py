@@ -35,12 +35,15 @@ EEG. Subject ``s``'s response to repetition ``r`` of image ``i`` is::
 Embeddings. Backbone ``b`` with alignment share ``a_b`` (``aligned_share`` for names starting
 ``aligned_``, ``base_share`` otherwise) embeds image ``i`` as::
 
-    e_bi = M_b @ [sqrt(a_b) * z_i, sqrt(1 - a_b) * n_bi] + embedding_noise * eps_bi
+    e_bi = M_b @ (sqrt(a_b) * z_i + sqrt(1 - a_b) * W_b @ n_bi) + embedding_noise * eps_bi
 
-with ``n_bi ~ N(0, I_nuisance_dim)`` nuisance features specific to the backbone and image and
-``M_b`` a random Gaussian ``(dim_b, latent_dim + nuisance_dim)`` matrix. The EEG carries only
-``z``, so a decoder can recover at most the ``a_b`` share of an embedding: aligned backbones are
-easier to decode, by a margin set by ``aligned_share - base_share``.
+with ``n_bi ~ N(0, I_nuisance_dim)`` nuisance features specific to the backbone and image,
+``W_b`` a random Gaussian ``(latent_dim, nuisance_dim)`` matrix that mixes them INTO the
+perceptual coordinates, and ``M_b`` a random Gaussian ``(dim_b, latent_dim)`` matrix. Because the
+nuisance lies in the same subspace as ``z`` (not beside it), no projection of the embedding can
+remove it: a backbone's image representation agrees with the perceptual latent the EEG carries
+only up to its share ``a_b``. Aligned backbones are therefore easier to decode, by a margin set
+by ``aligned_share - base_share``.
 
 Everything is a deterministic function of ``seed``: each random component draws from its own
 stream ``default_rng([seed, stream, ...])``, so subjects share the image latents but have their
@@ -69,7 +72,7 @@ from trainables.atomic import atomic_write, save_json_atomic
 from trainables.embedding_store import StoreManifest, image_list_hash, write_store
 from trainables.errors import ConfigError, UserError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SYNTH_MANIFEST = "synthetic.json"
 
 OSF_CHANNELS = [
@@ -741,17 +744,18 @@ EEG_FILES = {"train": "preprocessed_eeg_training.npy", "test": "preprocessed_eeg
 def backbone_embeddings(
     backbone: str, sets: dict[str, ImageSet], params: GenerativeParams, seed: int
 ) -> dict[str, np.ndarray]:
-    """Embeddings ``M_b [sqrt(a) z, sqrt(1-a) n_b] + noise`` per split, float32 (n, dim)."""
+    """Embeddings ``M_b (sqrt(a) z + sqrt(1-a) W_b n_b) + noise`` per split, float32 (n, dim)."""
     dim = backbone_dim(backbone)
     share = params.alignment_share(backbone)
     rng = _rng(seed, _BACKBONE, zlib.crc32(backbone.encode()))
-    n_in = params.latent_dim + params.nuisance_dim
-    mixing = rng.standard_normal((dim, n_in)) / np.sqrt(n_in)
+    mixing = rng.standard_normal((dim, params.latent_dim)) / np.sqrt(params.latent_dim)
+    nuisance_map = rng.standard_normal((params.latent_dim, params.nuisance_dim))
+    nuisance_map /= np.sqrt(params.nuisance_dim)
     out = {}
     for split in ("train", "test"):
         z = sets[split].latents
-        nuisance = rng.standard_normal((len(z), params.nuisance_dim))
-        features = np.hstack([np.sqrt(share) * z, np.sqrt(1.0 - share) * nuisance])
+        nuisance = rng.standard_normal((len(z), params.nuisance_dim)) @ nuisance_map.T
+        features = np.sqrt(share) * z + np.sqrt(1.0 - share) * nuisance
         noise = params.embedding_noise * rng.standard_normal((len(z), dim))
         out[split] = (features @ mixing.T + noise).astype(np.float32)
     return out
