@@ -69,6 +69,7 @@ from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter1d
 
 from trainables.atomic import atomic_write, save_json_atomic
+from trainables.backbones import get_backbone
 from trainables.embedding_store import StoreManifest, image_list_hash, write_store
 from trainables.errors import ConfigError, UserError
 
@@ -160,14 +161,6 @@ NICE_CHANNELS = [
     "AF8",
 ]
 
-BACKBONE_DIMS = {
-    "synclr": 768,
-    "dino": 768,
-    "dinov2": 768,
-    "clip": 512,
-    "open_clip": 512,
-    "ensemble": 1792,
-}
 ALIGNED_PREFIX = "aligned_"
 DEFAULT_BACKBONES = ("synclr", "aligned_synclr")
 
@@ -297,30 +290,8 @@ class SynthConfig:
 
 
 def backbone_dim(backbone: str) -> int:
-    """Embedding dimension of a (possibly ``aligned_``) backbone, as in the real DreamSim models."""
-    base = backbone.removeprefix(ALIGNED_PREFIX)
-    if base not in BACKBONE_DIMS:
-        known = ", ".join(sorted(BACKBONE_DIMS))
-        raise ConfigError(
-            f"unknown backbone '{backbone}' (known: {known}, optionally aligned_<name>)"
-        )
-    return BACKBONE_DIMS[base]
-
-
-def parse_subjects(text: str) -> list[int]:
-    """Parse a subject list such as ``"1-3,5"`` into sorted unique subject numbers."""
-    subjects: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not match:
-            raise ConfigError(f"bad subject list '{text}': use numbers and ranges like 1-3,5")
-        first = int(match.group(1))
-        last = int(match.group(2) or first)
-        if last < first:
-            raise ConfigError(f"bad subject range '{part}' in '{text}'")
-        subjects.update(range(first, last + 1))
-    return sorted(subjects)
+    """Embedding dimension of a registered backbone, as in the real DreamSim models."""
+    return get_backbone(backbone).dim
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:

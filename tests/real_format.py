@@ -9,27 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from study.synthetic import OSF_CHANNELS
 from trainables.embedding_store import StoreManifest, image_list_hash, write_store
-
-OSF_CHANNELS = [
-    "Pz",
-    "P3",
-    "P7",
-    "O1",
-    "Oz",
-    "O2",
-    "P4",
-    "P8",
-    "P1",
-    "P5",
-    "PO7",
-    "PO3",
-    "POz",
-    "PO4",
-    "PO8",
-    "P6",
-    "P2",
-]
 
 
 def write_format_a(path: Path, content: dict) -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from study.arguments import parse_subjects
 from study.cli import main
 from study.synthetic import (
     FORMATS,
@@ -23,7 +24,6 @@ from study.synthetic import (
     backbone_dim,
     dump_npy_object,
     dump_pickle,
-    parse_subjects,
     synth_manifest,
     write_dataset,
 )

@@ -22,9 +22,13 @@ class EvalSplit:
 
     def __post_init__(self) -> None:
         if self.eeg.ndim != 4:
-            raise ValueError(f"eeg must be (subjects, images, channels, times), got {self.eeg.shape}")
+            raise ValueError(
+                f"eeg must be (subjects, images, channels, times), got {self.eeg.shape}"
+            )
         if self.eeg.shape[0] != len(self.subjects):
-            raise ValueError(f"eeg has {self.eeg.shape[0]} subjects, subjects lists {len(self.subjects)}")
+            raise ValueError(
+                f"eeg has {self.eeg.shape[0]} subjects, subjects lists {len(self.subjects)}"
+            )
         if self.eeg.shape[1] != self.embeddings.shape[0]:
             raise ValueError(
                 f"{self.eeg.shape[1]} EEG images vs {self.embeddings.shape[0]} embedding rows"

@@ -92,7 +92,9 @@ def write_store(
     test = np.ascontiguousarray(test, dtype=np.float32)
     for name, arr, n in (("train", train, manifest.n_train), ("test", test, manifest.n_test)):
         if arr.ndim != 2 or arr.shape != (n, manifest.dim):
-            raise ValueError(f"{name} embeddings have shape {arr.shape}, manifest says {(n, manifest.dim)}")
+            raise ValueError(
+                f"{name} embeddings have shape {arr.shape}, manifest says {(n, manifest.dim)}"
+            )
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} embeddings of {manifest.backbone} contain non-finite values")
     out = store_dir(root, manifest.backbone)

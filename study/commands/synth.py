@@ -6,12 +6,12 @@ import argparse
 import time
 from pathlib import Path
 
+from study.arguments import parse_subjects
 from study.synthetic import (
     DEFAULT_BACKBONES,
     FORMATS,
     SCALES,
     SynthConfig,
-    parse_subjects,
     write_dataset,
 )
 
