@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,19 +119,27 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
+def shared_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float32 tensor on ``device``; on the CPU a zero-copy view of the (often read-only,
+    memory-mapped or object-store) array, which training only reads, never writes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array, dtype=torch.float32, device=device)
+
+
 @torch.no_grad()
 def encode_split(
     model: ContrastiveModel, split: EvalSplit, device: torch.device, bf16: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents of every subject's EEG (subjects, images, latent) and of the gallery."""
     model.eval()
-    eeg = torch.as_tensor(split.eeg, device=device)
+    eeg = shared_tensor(split.eeg, device)
     flat = eeg.reshape(-1, *eeg.shape[2:])
     with _autocast(device, bf16):
         z_eeg = torch.cat(
             [model.encode_eeg(flat[s]).float() for s in _chunks(len(flat), EVAL_CHUNK)]
         )
-        z_img = model.encode_images(torch.as_tensor(split.embeddings, device=device)).float()
+        z_img = model.encode_images(shared_tensor(split.embeddings, device)).float()
     return z_eeg.reshape(eeg.shape[0], eeg.shape[1], -1), z_img
 
 
@@ -193,9 +202,8 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, source: Pat
 
 
 def _pairs(split: EvalSplit, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    eeg = torch.as_tensor(split.eeg, dtype=torch.float32)
-    flat = eeg.reshape(-1, *eeg.shape[2:]).to(device)
-    return flat, torch.as_tensor(split.embeddings, dtype=torch.float32).to(device)
+    eeg = shared_tensor(split.eeg, device)
+    return eeg.reshape(-1, *eeg.shape[2:]), shared_tensor(split.embeddings, device)
 
 
 def train(
