@@ -14,8 +14,10 @@ from study.spec import SPEC_FILE, StudySpec
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
 from trainables.dataset import load_decoding_data
+from trainables.decoding_data import DecodingData
 from trainables.errors import ConfigError, DataError
 from trainables.layout import find_layout
+from trainables.shared_eeg import SharedEEGData, share_eeg
 
 DONE_FILE = "sweep_done.json"
 
@@ -148,13 +150,10 @@ def read_outcome(study_dir: Path, backbone: str) -> SweepOutcome | None:
     return SweepOutcome(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def run_backbone(spec: StudySpec, study_dir: Path, backbone: str) -> SweepOutcome:
-    """Sweep one backbone to completion (continuing an interrupted sweep when there is one)."""
-    from trainables.ray_trainable import make_trainable
-
-    layout = find_layout(Path(spec.data.root))
-    data = load_decoding_data(
-        layout,
+def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:
+    """Train/validation arrays of the tuning subjects for ``backbone`` (never the test split)."""
+    return load_decoding_data(
+        find_layout(Path(spec.data.root)),
         backbone,
         spec.data.tune_subjects,
         val_kind=spec.data.val_kind,
@@ -163,6 +162,13 @@ def run_backbone(spec: StudySpec, study_dir: Path, backbone: str) -> SweepOutcom
         include_test=False,
         cache_dir=Path(spec.data.cache_dir) if spec.data.cache_dir else None,
     )
+
+
+def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> SweepOutcome:
+    """Sweep one backbone to completion (continuing an interrupted sweep when there is one)."""
+    from trainables.ray_trainable import make_trainable
+
+    backbone = data.backbone
     trainable = make_trainable(data, cpus=spec.sweep.cpus_per_trial, gpus=spec.sweep.gpus_per_trial)
     start = time.monotonic()
     grid = _tuner(spec, study_dir, backbone, trainable).fit()
@@ -226,12 +232,15 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
     preflight(spec)
     init_ray(address)
     outcomes = []
+    shared = None  # the tuning EEG, put into the object store once for every backbone
     for backbone in spec.backbones:
         done = read_outcome(study_dir, backbone)
         if done is not None:
             print(f"[{backbone}] sweep finished before ({done.trials} trials)", flush=True)
         else:
             print(f"[{backbone}] sweeping: {spec.sweep.num_samples} trials", flush=True)
-            done = run_backbone(spec, study_dir, backbone)
+            data = tuning_data(spec, backbone)
+            shared = shared or share_eeg(data)
+            done = run_backbone(spec, study_dir, SharedEEGData.from_data(data, shared))
         outcomes.append(done)
     return outcomes

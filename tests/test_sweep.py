@@ -9,16 +9,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from reports.trials import FINISHED, read_trials
 from study.cli import main
 from study.spec import DataSettings, StudySpec, SweepSettings
-from study.sweep import create_study, read_outcome, run_study
+from study.sweep import create_study, read_outcome, run_study, tuning_data
 from study.synthetic import SynthConfig, write_dataset
 from trainables import ray_trainable
 from trainables.errors import ConfigError, DataError
+from trainables.shared_eeg import SharedEEGData, share_eeg
 
 BACKBONES = ["synclr", "aligned_synclr"]
 
@@ -89,6 +91,22 @@ def test_existing_study_name_is_refused(twin: Path, tmp_path: Path) -> None:
     create_study(tiny_spec(twin), tmp_path / "tiny")
     with pytest.raises(ConfigError, match="study resume"):
         create_study(tiny_spec(twin), tmp_path / "tiny")
+
+
+def test_backbones_share_one_copy_of_the_tuning_eeg(ray_session: None, twin: Path) -> None:
+    spec = tiny_spec(twin)
+    base, aligned = (tuning_data(spec, backbone) for backbone in BACKBONES)
+    shared = share_eeg(base)
+    rebuilt = SharedEEGData.from_data(aligned, shared).resolve()
+    assert rebuilt.backbone == "aligned_synclr" and rebuilt.test is None
+    for name in ("train", "val"):
+        mine, theirs = getattr(rebuilt, name), getattr(aligned, name)
+        assert np.array_equal(mine.eeg, theirs.eeg)
+        assert np.array_equal(mine.embeddings, theirs.embeddings)
+        assert not mine.eeg.flags.writeable  # a zero-copy view of the object store
+    spec.data.val_seed = 1
+    with pytest.raises(ValueError, match="not obtained like the shared EEG"):
+        SharedEEGData.from_data(tuning_data(spec, "aligned_synclr"), shared)
 
 
 def test_tiny_sweep_with_asha_runs_every_backbone(

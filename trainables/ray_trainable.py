@@ -17,6 +17,7 @@ from ray import tune
 
 from trainables.config import TrainConfig
 from trainables.decoding_data import DecodingData
+from trainables.shared_eeg import SharedEEGData
 from trainables.training import STATE_FILE, train
 
 
@@ -33,12 +34,14 @@ class RayReporter:
 
 def nice_trial(
     config: dict[str, Any],
-    data: DecodingData,
+    data: DecodingData | SharedEEGData,
     evaluate_test: bool = False,
     reporter: RayReporter | None = None,
 ) -> None:
     """The function trainable: ``config`` holds TrainConfig fields (the searched ones and fixed)."""
     train_config = TrainConfig.from_dict(dict(config))
+    if isinstance(data, SharedEEGData):
+        data = data.resolve()
     with tempfile.TemporaryDirectory(prefix="nice-trial-") as scratch:
         resume_from = None
         restored = tune.get_checkpoint()
@@ -55,7 +58,7 @@ def nice_trial(
 
 
 def make_trainable(
-    data: DecodingData,
+    data: DecodingData | SharedEEGData,
     *,
     evaluate_test: bool = False,
     cpus: float = 1.0,
