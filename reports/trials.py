@@ -38,7 +38,11 @@ class TrialRecord:
 
 
 def _latest_state_file(experiment_dir: Path) -> Path | None:
-    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    """The newest experiment state, chosen as Ray chooses it: by the timestamp in its name.
+
+    (Not by mtime: a restored run copies the older session's state file again, later.)
+    """
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.name)
     return states[-1] if states else None
 
 

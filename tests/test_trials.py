@@ -1,0 +1,33 @@
+"""Reading a Ray Tune experiment folder without Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from reports.trials import read_trials
+
+
+def _state(path: Path, trials: list[tuple[str, str]]) -> None:
+    data = [
+        [json.dumps({"trial_id": t, "status": s, "config": {"x": 1}, "relative_logdir": t}), "{}"]
+        for t, s in trials
+    ]
+    path.write_text(json.dumps({"trial_data": data, "runner_data": {}, "stats": {}}))
+
+
+def test_newest_state_is_chosen_by_its_timestamp_name_not_mtime(tmp_path: Path) -> None:
+    old = tmp_path / "experiment_state-2026-11-29_12-01-30.json"
+    new = tmp_path / "experiment_state-2026-11-29_12-02-20.json"
+    _state(new, [("a", "TERMINATED"), ("b", "TERMINATED")])
+    _state(old, [("a", "RUNNING")])
+    os.utime(new, (1_000, 1_000))  # a restored run re-copies the old file later
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "result.json").write_text(
+        json.dumps({"training_iteration": 1, "val_top1": 0.5}) + "\n" + '{"training_iter'
+    )
+    trials = read_trials(tmp_path)
+    assert [(t.trial_id, t.status) for t in trials] == [("a", "TERMINATED"), ("b", "TERMINATED")]
+    assert trials[0].epochs == 1 and trials[0].best("val_top1", "max")["val_top1"] == 0.5
+    assert trials[1].history.empty and trials[1].best("val_top1", "max") is None
