@@ -15,12 +15,12 @@ import yaml
 from scipy import stats
 
 from reports.protocol import protocol_table, synthetic_banner
+from reports.report import generate_report
 from reports.stats import PAIRED_T, WILCOXON, paired_difference
 from reports.study_results import load_study
 from reports.tables import aligned_pairs, best_trials, build_tables
 from search_spaces.presets import SEED
 from study.cli import main
-from study.commands.report import generate_report
 from study.spec import DataSettings, StudySpec, SweepSettings
 
 BACKBONES = ["synclr", "aligned_synclr"]

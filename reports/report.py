@@ -1,0 +1,44 @@
+"""The whole report of a study: tables, importances, protocol, figures, every output format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.figures import write_figures
+from reports.importance import EVALUATOR, param_importances
+from reports.protocol import protocol_table, synthetic_banner
+from reports.render import write_report
+from reports.study_results import StudyResults
+from reports.tables import BestTrial, best_trials, build_tables, importance_table
+
+
+def importances(results: StudyResults, best: list[BestTrial]) -> dict[str, dict[str, float]]:
+    """Each backbone's parameter importances (backbones with too few trials are left out)."""
+    out = {}
+    for b in best:
+        values = param_importances(
+            results.spec.spaces.get(b.backbone, {}),
+            results.trials[b.backbone],
+            results.objective,
+            results.mode,
+        )
+        if values:
+            out[b.backbone] = values
+    return out
+
+
+def generate_report(results: StudyResults, out_dir: Path) -> tuple[str, list[Path]]:
+    """Write every table, figure and format of the report; return (Markdown, files written)."""
+    out_dir = Path(out_dir)
+    best = best_trials(results)
+    tables = build_tables(results, best)
+    weights = importances(results, best)
+    if weights:
+        tables.append(importance_table(weights, EVALUATOR))
+    tables.append(protocol_table(results))
+    figures = write_figures(results, best, weights, out_dir / "figures")
+    banner = synthetic_banner(results)
+    markdown, files = write_report(
+        out_dir, f"Study report: {results.spec.name}", tables, banner, figures
+    )
+    return markdown, files + figures
