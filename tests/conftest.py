@@ -13,10 +13,14 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """One local Ray for the whole pytest session (about 5 s to start)."""
+    """One local Ray for the whole pytest session (about 5 s to start).
+
+    It declares one logical GPU (none is needed: Ray only schedules it), so fractional-GPU
+    trials can be tested on a CPU machine.
+    """
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

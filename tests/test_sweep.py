@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -237,3 +239,33 @@ def test_failed_trials_are_reported_and_do_not_sink_the_study(
     assert main(["status", "--name", "f", "--storage", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "1 failed" in printed and "injected failure" in printed
+
+
+def test_sweep_joins_a_running_cluster_and_shares_one_gpu_between_trials(
+    ray_session: None, twin: Path, tmp_path: Path
+) -> None:
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    sweep = [
+        sys.executable, "-m", "study.cli", "sweep", "--data", str(twin), "--backbones", "synclr",
+        "--name", "g", "--storage", str(tmp_path), "--num-samples", "2", "--max-epochs", "2",
+        "--scheduler", "none", "--tune-subjects", "1", "--address", address,
+        "--cpus-per-trial", "1", "--gpus-per-trial", "0.5", "--max-concurrent", "2",
+    ]  # fmt: skip
+    done = subprocess.run(sweep, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Started a local Ray instance" not in done.stderr  # it joined the running cluster
+    trials = read_trials(tmp_path / "g" / "synclr")
+    assert len(trials) == 2 and all(t.status == FINISHED for t in trials)
+    state = json.loads(max((tmp_path / "g" / "synclr").glob("experiment_state-*.json")).read_text())
+    for trial_json, _ in state["trial_data"]:
+        resources = pickle.loads(bytes.fromhex(json.loads(trial_json)["placement_group_factory"]))
+        assert resources.required_resources == {"CPU": 1.0, "GPU": 0.5}
+    spans = [
+        (t.history["timestamp"].min() - t.history["time_this_iter_s"].iloc[0],
+         t.history["timestamp"].max())
+        for t in trials
+    ]  # fmt: skip
+    (start_a, end_a), (start_b, end_b) = spans
+    assert start_a < end_b and start_b < end_a, "both half-GPU trials ran at once on one GPU"
