@@ -13,8 +13,9 @@ from study.provenance import provenance
 from study.spec import SPEC_FILE, StudySpec
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
-from trainables.dataset import load_decoding_data
+from trainables.dataset import dataset_images, load_decoding_data
 from trainables.decoding_data import DecodingData
+from trainables.embedding_store import load_store
 from trainables.errors import ConfigError, DataError
 from trainables.layout import find_layout
 from trainables.shared_eeg import SharedEEGData, share_eeg
@@ -192,9 +193,6 @@ def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> Sweep
 
 def preflight(spec: StudySpec) -> None:
     """Fail before anything starts if the data or a backbone's embedding store is unusable."""
-    from trainables.dataset import dataset_images
-    from trainables.embedding_store import load_store
-
     layout = find_layout(Path(spec.data.root))
     missing = sorted(set(spec.data.tune_subjects) - set(layout.subjects))
     if missing:
