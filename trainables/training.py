@@ -127,26 +127,30 @@ def shared_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
+def device_split(split: EvalSplit, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's EEG (subjects, images, channels, times) and gallery embeddings on ``device``."""
+    return shared_tensor(split.eeg, device), shared_tensor(split.embeddings, device)
+
+
 @torch.no_grad()
 def encode_split(
-    model: ContrastiveModel, split: EvalSplit, device: torch.device, bf16: bool
+    model: ContrastiveModel, eeg: torch.Tensor, embeddings: torch.Tensor, bf16: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents of every subject's EEG (subjects, images, latent) and of the gallery."""
     model.eval()
-    eeg = shared_tensor(split.eeg, device)
     flat = eeg.reshape(-1, *eeg.shape[2:])
-    with _autocast(device, bf16):
+    with _autocast(eeg.device, bf16):
         z_eeg = torch.cat(
             [model.encode_eeg(flat[s]).float() for s in _chunks(len(flat), EVAL_CHUNK)]
         )
-        z_img = model.encode_images(shared_tensor(split.embeddings, device)).float()
+        z_img = model.encode_images(embeddings).float()
     return z_eeg.reshape(eeg.shape[0], eeg.shape[1], -1), z_img
 
 
 def evaluate(
-    model: ContrastiveModel, split: EvalSplit, device: torch.device, prefix: str, bf16: bool
+    model: ContrastiveModel, eeg: torch.Tensor, embeddings: torch.Tensor, prefix: str, bf16: bool
 ) -> dict[str, float]:
-    z_eeg, z_img = encode_split(model, split, device, bf16)
+    z_eeg, z_img = encode_split(model, eeg, embeddings, bf16)
     return retrieval_metrics(z_eeg, z_img, model.logit_scale.detach(), prefix)
 
 
@@ -202,8 +206,8 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, source: Pat
 
 
 def _pairs(split: EvalSplit, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    eeg = shared_tensor(split.eeg, device)
-    return eeg.reshape(-1, *eeg.shape[2:]), shared_tensor(split.embeddings, device)
+    eeg, embeddings = device_split(split, device)
+    return eeg.reshape(-1, *eeg.shape[2:]), embeddings
 
 
 def train(
@@ -250,6 +254,7 @@ def train(
         start, history = int(state["epoch"]), list(state["history"])
 
     eeg, embeddings = _pairs(data.train, device)
+    val = device_split(data.val, device) if data.val is not None else None  # moved once
     n_images = embeddings.shape[0]
     batch = min(config.batch_size, len(eeg))
     n_batches = len(eeg) // batch
@@ -278,11 +283,11 @@ def train(
             "lr_projector": optimizer.param_groups[1]["lr"],
         }
         scheduler.step()
-        if data.val is not None:
-            metrics.update(evaluate(model, data.val, device, "val", config.bf16))
+        if val is not None:
+            metrics.update(evaluate(model, *val, "val", config.bf16))
         last = epoch + 1 == config.epochs
         if last and evaluate_test:
-            z_eeg, z_img = encode_split(model, data.test, device, config.bf16)
+            z_eeg, z_img = encode_split(model, *device_split(data.test, device), config.bf16)
             metrics.update(retrieval_metrics(z_eeg, z_img, model.logit_scale.detach(), "test"))
             test_top1 = per_subject_top1(z_eeg, z_img)
             similarity = (z_eeg @ z_img.T).cpu().numpy().astype(np.float32)
