@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import yaml
 
@@ -121,53 +121,50 @@ def _check_bounds(name: str, low: Number, high: Number, where: str) -> None:
 
 
 @dataclass(frozen=True)
-class LogUniform:
-    """A float sampled uniformly in log space between ``low`` and ``high`` (both > 0)."""
+class _FloatRange:
+    """A float between ``low`` and ``high``; subclasses say how it is sampled."""
 
     low: float
     high: float
-    type_name: ClassVar[str] = "loguniform"
+    type_name: ClassVar[str]
 
     def validate(self, name: str, where: str) -> None:
         """Raise ConfigError unless this is a legal distribution for field ``name``."""
         if _rule(name, where).kind is not float:
             raise ConfigError(f"{where}: {name} is an integer field; use type int or categorical")
-        if self.low <= 0 or self.high <= 0:
-            raise ConfigError(
-                f"{where}: log-uniform bounds must be > 0, got low {self.low!r}, high {self.high!r}"
-            )
+        self._check_domain(where)
         _check_bounds(name, self.low, self.high, where)
+
+    def _check_domain(self, where: str) -> None:
+        """Bounds the sampling itself needs (none for a plain uniform)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type_name, "low": self.low, "high": self.high}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> LogUniform:
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> Self:
         _check_keys(data, {"type", "low", "high"}, {"low", "high"}, where)
         return cls(_number(data["low"], where, "low"), _number(data["high"], where, "high"))
 
 
 @dataclass(frozen=True)
-class Uniform:
+class LogUniform(_FloatRange):
+    """A float sampled uniformly in log space between ``low`` and ``high`` (both > 0)."""
+
+    type_name: ClassVar[str] = "loguniform"
+
+    def _check_domain(self, where: str) -> None:
+        if self.low <= 0 or self.high <= 0:
+            raise ConfigError(
+                f"{where}: log-uniform bounds must be > 0, got low {self.low!r}, high {self.high!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Uniform(_FloatRange):
     """A float sampled uniformly between ``low`` and ``high``."""
 
-    low: float
-    high: float
     type_name: ClassVar[str] = "uniform"
-
-    def validate(self, name: str, where: str) -> None:
-        """Raise ConfigError unless this is a legal distribution for field ``name``."""
-        if _rule(name, where).kind is not float:
-            raise ConfigError(f"{where}: {name} is an integer field; use type int or categorical")
-        _check_bounds(name, self.low, self.high, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type_name, "low": self.low, "high": self.high}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> Uniform:
-        _check_keys(data, {"type", "low", "high"}, {"low", "high"}, where)
-        return cls(_number(data["low"], where, "low"), _number(data["high"], where, "high"))
 
 
 @dataclass(frozen=True)
