@@ -10,6 +10,7 @@ import torch
 from trainables.errors import ConfigError
 from trainables.models import (
     ENCODERS,
+    Dropout,
     EncoderSpec,
     build_encoder,
     build_model,
@@ -93,6 +94,42 @@ def test_fused_path_equals_the_plain_layer_stack(spec: EncoderSpec, training: bo
     buffers = zip(fused.state_dict().items(), plain.state_dict().items(), strict=True)
     for (name, a), (_, b) in buffers:
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_folded_batch_norm_holds_in_float32_on_offset_data(spec: EncoderSpec) -> None:
+    """The first BatchNorm's statistics come from window moments (float64): EEG with a large DC
+    offset and a small signal must still normalise like BatchNorm over the activations does."""
+    torch.manual_seed(0)
+    no_dropout = EncoderSpec(spec.name, spec.n_channels, spec.n_times, dropout=0.0)
+    fused = build_encoder(no_dropout, fused=True)
+    plain = copy.deepcopy(fused)
+    plain.fused = False
+    for step in range(3):
+        x = 40.0 + 0.05 * torch.randn(16, spec.n_channels, spec.n_times)
+        x[:, 0] += 3.0 * step  # one channel drifts: the running statistics must follow
+        torch.testing.assert_close(fused(x), plain(x), rtol=1e-3, atol=1e-3)
+    buffers = zip(fused.state_dict().items(), plain.state_dict().items(), strict=True)
+    for (name, a), (_, b) in buffers:
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+    fused.eval()
+    plain.eval()
+    x = 40.0 + 0.05 * torch.randn(4, spec.n_channels, spec.n_times)
+    torch.testing.assert_close(fused(x), plain(x), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_keeps_1_minus_p_and_rescales(p: float) -> None:
+    torch.manual_seed(0)
+    dropout = Dropout(p)
+    x = torch.full((400, 500), 2.0)
+    out = dropout(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.01
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 2.0 / (1 - p)))
+    grad = torch.autograd.grad(dropout(x.requires_grad_()).sum(), x)[0]
+    assert grad.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
+    dropout.eval()
+    assert dropout(x) is x
 
 
 def test_nice_parameter_count_and_features() -> None:

@@ -22,6 +22,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from trainables.atomic import atomic_write, save_json_atomic, save_npy_atomic
 from trainables.config import TrainConfig
+from trainables.cpu_memory import retain_freed_memory
 from trainables.decoding_data import DecodingData, EvalSplit
 from trainables.errors import ConfigError, DataError
 from trainables.loss import info_nce
@@ -229,6 +230,8 @@ def train(
     if evaluate_test and data.test is None:
         raise ConfigError("evaluate_test needs data with a test split")
     device = resolve_device(config.device)
+    if device.type == "cpu":
+        retain_freed_memory()
     torch.manual_seed(config.seed)
     model = build_model(
         config.model,
