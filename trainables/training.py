@@ -82,13 +82,18 @@ def resolve_device(name: str) -> torch.device:
 def build_optimization(
     model: ContrastiveModel, config: TrainConfig
 ) -> tuple[torch.optim.Adam, LambdaLR]:
-    """Adam with the encoder and the head (projectors + temperature) as two groups."""
+    """Adam with the encoder and the head (projectors + temperature) as two groups.
+
+    ``fused=True``: one kernel for all parameters (CPU and CUDA); on the CPU ten times faster than
+    the per-parameter loop over this model's 24 tensors (tests/benchmarks/bench_train_epoch.py).
+    """
     optimizer = torch.optim.Adam(
         [
             {"params": model.encoder_parameters(), "lr": config.lr_encoder},
             {"params": model.head_parameters(), "lr": config.lr_projector},
         ],
         weight_decay=config.weight_decay,
+        fused=True,
     )
     schedules = [
         WarmupCosine(
