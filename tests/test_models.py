@@ -10,7 +10,6 @@ import torch
 from trainables.errors import ConfigError
 from trainables.models import (
     ENCODERS,
-    Dropout,
     EncoderSpec,
     build_encoder,
     build_model,
@@ -115,21 +114,6 @@ def test_folded_batch_norm_holds_in_float32_on_offset_data(spec: EncoderSpec) ->
     plain.eval()
     x = 40.0 + 0.05 * torch.randn(4, spec.n_channels, spec.n_times)
     torch.testing.assert_close(fused(x), plain(x), rtol=1e-3, atol=1e-3)
-
-
-@pytest.mark.parametrize("p", [0.1, 0.5])
-def test_dropout_keeps_1_minus_p_and_rescales(p: float) -> None:
-    torch.manual_seed(0)
-    dropout = Dropout(p)
-    x = torch.full((400, 500), 2.0)
-    out = dropout(x)
-    kept = out != 0
-    assert abs(kept.float().mean().item() - (1 - p)) < 0.01
-    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 2.0 / (1 - p)))
-    grad = torch.autograd.grad(dropout(x.requires_grad_()).sum(), x)[0]
-    assert grad.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
-    dropout.eval()
-    assert dropout(x) is x
 
 
 def test_nice_parameter_count_and_features() -> None:

@@ -20,8 +20,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from trainables.config import TrainConfig
 from trainables.decoding_data import DecodingData, EvalSplit
+from trainables.fused_ops import window_moments
 from trainables.loss import info_nce
-from trainables.models import _window_moments, build_model
+from trainables.models import build_model
 from trainables.training import build_optimization, train
 
 
@@ -80,7 +81,7 @@ def step_flops(config: TrainConfig, channels: int, times: int, dim: int, sfreq: 
         info_nce(z_eeg, z_img, model.logit_scale).backward()
     kernel, _, stride = model.encoder.composed_front()
     with FlopCounterMode(display=False) as moments:
-        _window_moments(x, kernel.shape[1], stride)
+        window_moments(x, kernel.shape[1], stride)
     return counter.get_total_flops() - moments.get_total_flops()
 
 
@@ -93,12 +94,15 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--batch", type=int, default=TrainConfig().batch_size)
     parser.add_argument("--epochs", type=int, default=4, help="timed: all but the first")
+    parser.add_argument("--compile", action="store_true", help="train with torch.compile")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     eeg = rng.standard_normal((args.images, args.channels, args.times), dtype=np.float32)
     emb = rng.standard_normal((args.images, args.dim), dtype=np.float32)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch, device="cpu")
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch, device="cpu", compile=args.compile
+    )
     data = DecodingData(
         EvalSplit(eeg[None], emb, [1]), None, None, "random", args.sfreq, ["x"] * args.channels
     )
