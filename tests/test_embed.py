@@ -13,7 +13,7 @@ from PIL import Image
 
 import trainables.image_embedding as image_embedding
 from study.cli import main
-from tests.model_fixtures import shared_random_models
+from tests.model_fixtures import SUPPORTED_TYPES, shared_random_models
 from trainables.backbones import get_backbone
 from trainables.embedding_store import image_list_hash, load_store
 from trainables.image_embedding import EmbedSettings, embed_backbone
@@ -26,11 +26,12 @@ TRAIN = [
 ]
 TEST = ["test_images/00001_aircraft_carrier/aircraft_carrier_06s.jpg"]
 LISTS = {"train": TRAIN, "test": TEST}
+DIMS = {"synclr": 768, "dino": 768, "clip": 512, "open_clip": 512, "ensemble": 1792}
 
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_random_models(tmp_path_factory.getbasetemp(), ("synclr_vitb16", "dino_vitb16"))
+    return shared_random_models(tmp_path_factory.getbasetemp(), SUPPORTED_TYPES)
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +110,7 @@ def _embed_cli(data: Path, models: Path, out: Path, backbones: str) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("short", ["synclr", "dino"])
+@pytest.mark.parametrize("short", ["synclr", "dino", "clip", "open_clip", "ensemble"])
 def test_embed_equals_dreamsim_per_image_embed(
     short: str, models_dir: Path, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -121,7 +122,7 @@ def test_embed_equals_dreamsim_per_image_embed(
     stores = {}
     for name in (f"aligned_{short}", short):
         store = load_store(out, name, expected_hashes=hashes)
-        assert store.manifest.dim == 768
+        assert store.manifest.dim == get_backbone(name).dim == DIMS[short]
         assert store.manifest.source["call"] == get_backbone(name).call
         found = np.concatenate([store.train, store.test])
         np.testing.assert_allclose(found, expected[name], rtol=0, atol=1e-5)

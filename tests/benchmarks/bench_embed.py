@@ -1,6 +1,8 @@
 """Images/s of batched `study embed` vs the paper's per-image ``model.embed(preprocess(img))`` loop.
 
 Same random-weight model (dreamsim cache layout, see tests/model_fixtures.py), same JPEGs, one run.
+Also counts the model's FLOPs per image (FlopCounterMode) and measures the fp32 matmul rate, which
+bounds what any batching can gain: the per-image loop's GFLOP/s against that rate.
 
     .venv/bin/python tests/benchmarks/bench_embed.py [--images 48] [--batch-size 16] [--workers 2]
 """
@@ -8,6 +10,7 @@ Same random-weight model (dreamsim cache layout, see tests/model_fixtures.py), s
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -16,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import trainables.image_embedding as image_embedding  # noqa: E402
+from tests.benchmarks.matmul_rate import matmul_gflops  # noqa: E402
 from tests.model_fixtures import write_random_models  # noqa: E402
 from trainables.backbones import get_backbone, load_backbone  # noqa: E402
 from trainables.image_embedding import EmbedSettings, embed_backbone  # noqa: E402
@@ -42,8 +47,13 @@ def write_images(root: Path, n_train: int, n_test: int) -> dict[str, list[str]]:
     return lists
 
 
-def per_image_loop(models_dir: Path, backbone: str, paths: list[Path]) -> tuple[np.ndarray, float]:
-    """The paper's loop: dreamsim's preprocess and embed one image at a time (seconds, no load)."""
+def per_image_loop(
+    models_dir: Path, backbone: str, paths: list[Path]
+) -> tuple[np.ndarray, float, int]:
+    """The paper's loop: dreamsim's preprocess and embed one image at a time.
+
+    Returns the embeddings, the seconds the loop took (not loading) and the FLOPs of one embed.
+    """
     from dreamsim import dreamsim
 
     model, preprocess = dreamsim(
@@ -56,7 +66,10 @@ def per_image_loop(models_dir: Path, backbone: str, paths: list[Path]) -> tuple[
     t0 = time.perf_counter()
     with torch.no_grad():
         out = np.concatenate([model.embed(preprocess(Image.open(p))).numpy() for p in paths])
-    return out, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.embed(preprocess(Image.open(paths[0])))
+    return out, seconds, counter.get_total_flops()
 
 
 def main() -> None:
@@ -77,7 +90,9 @@ def main() -> None:
         settings = EmbedSettings(batch_size=args.batch_size, workers=args.workers)
 
         paths = [root / "images" / r for r in lists["train"] + lists["test"]]
-        loop, t_loop = per_image_loop(models, args.backbone, paths)
+        peaks = [matmul_gflops()]
+        loop, t_loop, flops = per_image_loop(models, args.backbone, paths)
+        peaks.append(matmul_gflops())
 
         t0 = time.perf_counter()
         embed_backbone(backbone, models, root / "images", lists, root / "emb", settings)
@@ -93,6 +108,12 @@ def main() -> None:
         f"batch {args.batch_size}, {args.workers} workers)"
     )
     print(f"ratio          : {t_loop / t_batched:.2f}x   max |difference| {diff:.2e}")
+    peak, loop_rate = statistics.mean(peaks), flops * n / t_loop / 1e9
+    print(
+        f"model {flops / 1e9:.1f} GFLOP/image; the per-image loop runs {loop_rate:.1f} GFLOP/s = "
+        f"{loop_rate / peak:.0%} of the fp32 matmul rate ({peak:.1f} GFLOP/s, before and after "
+        f"it): no batching can beat it by more than {peak / loop_rate:.2f}x on this machine"
+    )
 
 
 if __name__ == "__main__":

@@ -18,21 +18,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from tests.benchmarks.matmul_rate import matmul_gflops
 from trainables.config import TrainConfig
 from trainables.decoding_data import DecodingData, EvalSplit
 from trainables.fused_ops import window_moments
 from trainables.loss import info_nce
 from trainables.models import build_model
 from trainables.training import build_optimization, train
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 class PairDataset(Dataset):
