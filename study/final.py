@@ -18,6 +18,7 @@ from reports.study_results import FINAL_DIR, FINAL_RUNS, FINAL_SPEC, FinalRun, l
 from reports.tables import best_trial
 from reports.trials import read_trials
 from study.provenance import provenance
+from study.ray_runtime import init_ray, restore_tuner
 from study.spec import SPEC_FILE, DataSettings, StudySpec
 from trainables.atomic import atomic_write
 from trainables.config import TrainConfig
@@ -203,10 +204,9 @@ def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_conc
     from ray.tune import CLIReporter
     from ray.tune.search import BasicVariantGenerator
 
-    experiment = final_dir / FINAL_RUNS
-    if tune.Tuner.can_restore(str(experiment)):
-        print(f"[final] resuming the interrupted final runs in {experiment}", flush=True)
-        return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
+    restored = restore_tuner(final_dir / FINAL_RUNS, trainable, "final", "final runs")
+    if restored is not None:
+        return restored
     return tune.Tuner(
         trainable,
         param_space=run_space(runs),
@@ -292,7 +292,6 @@ def run_final(
         final_dir.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(document, sort_keys=False)
         atomic_write(spec_path, lambda tmp: tmp.write_text(text))
-    from study.ray_runtime import init_ray
     from trainables.final_run import make_final_trainable
 
     init_ray(address)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 RAY_ENV_DEFAULTS = {
     # Ray 2.60 would otherwise rebuild the uv environment in every worker (see README).
@@ -37,3 +39,13 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, dashboard:
             log_to_driver=True,
         )
     return ray
+
+
+def restore_tuner(experiment: Path, trainable: Any, label: str, what: str) -> Any | None:
+    """The interrupted Tuner saved at ``experiment`` (errored trials retried), or None."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(experiment)):
+        return None
+    print(f"[{label}] resuming the interrupted {what} in {experiment}", flush=True)
+    return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)

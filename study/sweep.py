@@ -10,6 +10,7 @@ from typing import Any
 
 from search_spaces import SearchSpace, define_by_run, resolve
 from study.provenance import provenance
+from study.ray_runtime import init_ray, restore_tuner
 from study.spec import SPEC_FILE, StudySpec
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
@@ -118,10 +119,9 @@ def _progress(spec: StudySpec, backbone: str):
 def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
     from ray import tune
 
-    experiment = study_dir / backbone
-    if tune.Tuner.can_restore(str(experiment)):
-        print(f"[{backbone}] resuming the interrupted sweep in {experiment}", flush=True)
-        return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
+    restored = restore_tuner(study_dir / backbone, trainable, backbone, "sweep")
+    if restored is not None:
+        return restored
     return tune.Tuner(
         trainable,
         param_space=base_train_config(spec).to_dict(),
@@ -224,7 +224,6 @@ def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
 
 def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]:
     """Run each backbone's sweep in turn: finished ones skipped, interrupted ones resumed."""
-    from study.ray_runtime import init_ray
 
     spec = StudySpec.load(study_dir)
     preflight(spec)
