@@ -105,8 +105,9 @@ ROW_BLOCKS = 16
 class RowBlockLinear(torch.autograd.Function):
     """``F.linear`` of a contiguous (..., in) input whose weight gradient is a batched matmul over
     blocks of its rows, summed: MKL runs one (out x rows) @ (rows x in) product with its long
-    inner dimension at about two thirds of that speed on the CPU (tests/benchmarks). Shapes are
-    handled inside, so no view of the output escapes (an in-place op on one would copy)."""
+    inner dimension at about two thirds of that speed on the CPU (this model's front at batch
+    256 on 2 cores: 10.5 vs 15 ms). Shapes are handled inside, so no view of the output escapes
+    (an in-place op on one would copy)."""
 
     @staticmethod
     def forward(
@@ -157,7 +158,8 @@ def window_linear(
 
 class Dropout(nn.Dropout):
     """nn.Dropout whose CPU masks are uniform draws ``>= p``: the same distribution as the
-    bernoulli kernel F.dropout uses there, at a fraction of its cost (tests/benchmarks)."""
+    bernoulli kernel F.dropout uses there, at a third of its cost (1.8 vs 5.7 ms for a
+    256 x 36 x 40 mask on 2 cores)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0 or x.device.type != "cpu":
