@@ -167,7 +167,8 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
         return sum(t.status == FINISHED for t in read_trials(first))
 
     try:
-        assert _wait_for(lambda: finished_trials() >= 2, timeout=240), "sweep made no progress"
+        # kill after the first finished trial: three more (~20 s) are still to run
+        assert _wait_for(lambda: finished_trials() >= 1, timeout=240), "sweep made no progress"
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()
