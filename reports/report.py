@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.figures import write_figures
-from reports.importance import EVALUATOR, param_importances
+from reports.importance import EVALUATOR, Importances, param_importances
 from reports.protocol import protocol_table, synthetic_banner
 from reports.render import write_report
 from reports.study_results import StudyResults
 from reports.tables import BestTrial, best_trials, build_tables, importance_table
 
 
-def importances(results: StudyResults, best: list[BestTrial]) -> dict[str, dict[str, float]]:
-    """Each backbone's parameter importances (backbones with too few trials are left out)."""
+def importances(results: StudyResults, best: list[BestTrial]) -> dict[str, Importances]:
+    """Each backbone's parameter importances (backbones with no tuned parameter are left out)."""
     out = {}
     for b in best:
         values = param_importances(
@@ -22,7 +22,7 @@ def importances(results: StudyResults, best: list[BestTrial]) -> dict[str, dict[
             results.objective,
             results.mode,
         )
-        if values:
+        if values is not None:
             out[b.backbone] = values
     return out
 
@@ -32,10 +32,11 @@ def generate_report(results: StudyResults, out_dir: Path) -> tuple[str, list[Pat
     out_dir = Path(out_dir)
     best = best_trials(results)
     tables = build_tables(results, best)
-    weights = importances(results, best)
-    if weights:
-        tables.append(importance_table(weights, EVALUATOR))
+    computed = importances(results, best)
+    if computed:
+        tables.append(importance_table(computed, EVALUATOR))
     tables.append(protocol_table(results))
+    weights = {b: result.values for b, result in computed.items() if result.values is not None}
     figures = write_figures(results, best, weights, out_dir / "figures")
     banner = synthetic_banner(results)
     markdown, files = write_report(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from reports.stats import WILCOXON_MIN_N, paired_difference
 from reports.study_results import FinalResults, FinalRun, StudyResults
 from reports.trials import FAILED, FINISHED, TrialRecord
-from trainables.metrics import TOP_KS
+from trainables.ranking import TOP_KS, top_k_hits
+
+if TYPE_CHECKING:
+    from reports.importance import Importances
 
 ALIGNED_PREFIX = "aligned_"
 PCT = "{:.1%}"
@@ -288,7 +291,7 @@ def similarity_table(final: FinalResults) -> Table:
         if not matrices:
             continue
         matched, unmatched = split_similarities(matrices)
-        rank1 = float(np.mean([np.mean(m.argmax(axis=1) == np.arange(len(m))) for m in matrices]))
+        rank1 = float(np.mean([top_k_hits(m, 1).mean() for m in matrices]))
         gap = float(matched.mean() - unmatched.mean())
         rows.append(
             [backbone, len(matrices), float(matched.mean()), float(unmatched.mean()), gap, rank1]
@@ -301,7 +304,8 @@ def similarity_table(final: FinalResults) -> Table:
         formats={"top1_from_similarity": PCT, **{c: "{:.3f}" for c in columns[2:5]}},
         notes=[
             "Pooled over runs; matched = the diagonal (an EEG response and its own image); "
-            "top1_from_similarity: how often a row's largest similarity is its matched image.",
+            "top1_from_similarity: how often a row's matched image scores strictly above every "
+            "other image (ties count as misses, as in training).",
         ],
     )
 
@@ -330,20 +334,26 @@ def build_tables(results: StudyResults, best: list[BestTrial]) -> list[Table]:
     return tables
 
 
-def importance_table(importances: dict[str, dict[str, float]], evaluator: str) -> Table:
+def importance_table(importances: dict[str, Importances], evaluator: str) -> Table:
+    """Each backbone's importances with the trial count they rest on; notes for those left out."""
     rows = [
-        [backbone, name, value]
-        for backbone, values in importances.items()
-        for name, value in values.items()
+        [backbone, name, value, result.trials]
+        for backbone, result in importances.items()
+        for name, value in (result.values or {}).items()
+    ]
+    left_out = [
+        f"{backbone}: {result.note}." for backbone, result in importances.items() if result.note
     ]
     return Table(
         key="param_importances",
         title="Parameter importances for the sweep objective",
-        columns=["backbone", "parameter", "importance"],
+        columns=["backbone", "parameter", "importance", "trials"],
         rows=rows,
         formats={"importance": "{:.3f}"},
         notes=[
             f"{evaluator} on an in-memory Optuna study rebuilt from each trial's sampled "
-            "parameters and its best objective value (early-stopped trials included as reported).",
+            "parameters and its best objective value (early-stopped trials included as reported); "
+            "trials: how many trials each backbone's importances rest on.",
+            *left_out,
         ],
     )

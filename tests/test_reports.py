@@ -14,11 +14,12 @@ import pytest
 import yaml
 from scipy import stats
 
+from reports.importance import MIN_TRIALS, TARGET_QUANTILE
 from reports.protocol import protocol_table, synthetic_banner
-from reports.report import generate_report
+from reports.report import generate_report, importances
 from reports.stats import PAIRED_T, WILCOXON, paired_difference
 from reports.study_results import load_study
-from reports.tables import aligned_pairs, best_trials, build_tables
+from reports.tables import aligned_pairs, best_trials, build_tables, importance_table
 from search_spaces.presets import SEED
 from study.cli import main
 from study.spec import DataSettings, StudySpec, SweepSettings
@@ -149,6 +150,7 @@ def make_study(
     subjects: list[int] | None = None,
     final: bool = True,
     synthetic: bool = True,
+    trials: int = 6,
 ) -> Path:
     """A finished study under ``tmp_path/studies/demo``; returns the storage folder."""
     rng = np.random.default_rng(7)
@@ -169,7 +171,7 @@ def make_study(
     )
     spec.save(study_dir)
     for backbone in BACKBONES:
-        write_experiment(study_dir / backbone, sweep_trials(rng, 6, 3))
+        write_experiment(study_dir / backbone, sweep_trials(rng, trials, 3))
     if final:
         subjects = subjects or [1, 2, 3, 4, 5, 6]
         seeds = [0, 1]
@@ -328,7 +330,7 @@ def test_similarity_uses_last_checkpoint(tmp_path: Path) -> None:
 def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """`study report` of a study with final runs, run once: (output folder, printed text)."""
     tmp_path = tmp_path_factory.mktemp("full")
-    storage = make_study(tmp_path)
+    storage = make_study(tmp_path, trials=MIN_TRIALS)
     out = tmp_path / "out"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -366,6 +368,7 @@ def test_report_writes_every_output(full_report: tuple[Path, str]) -> None:
     importances = report["tables"]["param_importances"]["rows"]
     assert {r["parameter"] for r in importances} <= set(SEED.params)
     assert sum(r["importance"] for r in importances) == pytest.approx(2.0)  # per backbone: 1
+    assert {r["trials"] for r in importances} == {MIN_TRIALS}
 
 
 def test_csv_and_json_hold_the_same_numbers(full_report: tuple[Path, str]) -> None:
@@ -417,7 +420,11 @@ def test_study_without_final_runs(tmp_path: Path) -> None:
         "protocol",
     ]
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert pngs == ["learning_curves.png", "param_importances.png"]
+    assert pngs == ["learning_curves.png"]  # 6 trials: too few for importances
+    importances = report["tables"]["param_importances"]
+    assert importances["rows"] == []
+    for backbone in BACKBONES:
+        assert f"{backbone}: left out: 6 usable trial(s)" in " ".join(importances["notes"])
     assert "SYNTHETIC DATA" in (out / "report.md").read_text()
     protocol = {r["item"]: r["value"] for r in report["tables"]["protocol"]["rows"]}
     assert protocol["final training"] == "none yet (sweep results only)"
@@ -438,3 +445,24 @@ def test_missing_study_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "empty").mkdir()
     assert main(["report", "--name", "empty", "--storage", str(tmp_path)]) == 2
     assert "study.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trials", [MIN_TRIALS - 1, MIN_TRIALS])
+def test_importances_need_min_trials(tmp_path: Path, trials: int) -> None:
+    """Below MIN_TRIALS the importances are left out with a note; the count is always stated."""
+    assert int(np.ceil(TARGET_QUANTILE * MIN_TRIALS)) >= 5  # trials in PED-ANOVA's top group
+    results = load_study(make_study(tmp_path, final=False, trials=trials), "demo")
+    computed = importances(results, best_trials(results))
+    assert sorted(computed) == sorted(BACKBONES)
+    assert {result.trials for result in computed.values()} == {trials}
+    rendered = importance_table(computed, "PED-ANOVA")
+    notes = " ".join(rendered.notes)
+    if trials < MIN_TRIALS:
+        assert all(result.values is None for result in computed.values())
+        assert rendered.rows == []
+        for backbone in BACKBONES:
+            assert f"{backbone}: left out: {trials} usable trial(s)" in notes
+    else:
+        for result in computed.values():
+            assert result.values is not None and sum(result.values.values()) == pytest.approx(1)
+        assert {row[-1] for row in rendered.rows} == {trials} and "left out" not in notes
