@@ -12,6 +12,7 @@ import yaml
 
 from reports.trials import TrialRecord, last_checkpoint, read_trials
 from study.spec import StudySpec
+from study.spec import study_dir as resolve_study_dir
 from trainables.errors import ConfigError, DataError
 
 FINAL_DIR = "final"
@@ -104,7 +105,7 @@ class StudyResults:
 
 def load_study(storage: Path, name: str) -> StudyResults:
     """Read ``<storage>/<name>``; a missing study is a ConfigError naming the folder."""
-    study_dir = Path(storage).expanduser().resolve() / name
+    study_dir = resolve_study_dir(storage, name)
     if not study_dir.is_dir():
         raise ConfigError(f"{study_dir}: no such study (check --name and --storage)")
     spec = StudySpec.load(study_dir)

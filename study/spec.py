@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from study.validation import STRICT, validated
 from trainables.atomic import atomic_write
 from trainables.errors import ConfigError
 
@@ -17,12 +17,14 @@ OBJECTIVES = {"val_top1": "max", "val_loss": "min"}
 SCHEDULERS = ("asha", "none")
 SAMPLERS = ("tpe", "random")
 VAL_KINDS = ("concepts", "images")
+SEED_LIMIT = 2**32  # numpy's and Optuna's samplers take seeds in [0, 2**32)
 
 
 @dataclass
 class SweepSettings:
     """Budget and engine settings, identical for every backbone of a study."""
 
+    __pydantic_config__ = STRICT
     num_samples: int = 12
     max_epochs: int = 30
     scheduler: str = "asha"
@@ -60,12 +62,14 @@ class SweepSettings:
             )
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0 or self.max_failures < 0:
             raise ConfigError("cpus_per_trial must be > 0; gpus_per_trial and max_failures >= 0")
+        _check_seed("seed", self.seed)
 
 
 @dataclass
 class WandbSettings:
     """Optional Weights & Biases logging (WANDB_MODE=offline works without network)."""
 
+    __pydantic_config__ = STRICT
     enabled: bool = False
     project: str = "aligned-eeg-study"
     entity: str | None = None
@@ -76,6 +80,7 @@ class WandbSettings:
 class DataSettings:
     """Which data the sweep tunes on; the test split is never part of it."""
 
+    __pydantic_config__ = STRICT
     root: str = ""
     tune_subjects: list[int] = field(default_factory=lambda: [1])
     val_kind: str = "concepts"
@@ -90,12 +95,16 @@ class DataSettings:
             raise ConfigError(f"val_kind must be one of {VAL_KINDS}, got '{self.val_kind}'")
         if not self.tune_subjects:
             raise ConfigError("tune_subjects must name at least one subject")
+        if self.val_count is not None and self.val_count < 1:
+            raise ConfigError(f"val_count must be >= 1, got {self.val_count}")
+        _check_seed("val_seed", self.val_seed)
 
 
 @dataclass
 class StudySpec:
     """Saved as ``<storage>/<name>/study.yaml`` before the first trial starts."""
 
+    __pydantic_config__ = STRICT
     name: str
     backbones: list[str]
     data: DataSettings = field(default_factory=DataSettings)
@@ -120,11 +129,9 @@ class StudySpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> StudySpec:
-        try:
-            return _build(cls, raw)
-        except TypeError as exc:
-            raise ConfigError(f"invalid study specification: {exc}") from exc
+    def from_dict(cls, raw: Any, source: str = "study specification") -> StudySpec:
+        """Type-checked (strictly: "3" is not a number); a ConfigError naming ``source`` if not."""
+        return validated(cls, raw, str(source))
 
     def save(self, study_dir: Path) -> Path:
         path = Path(study_dir) / SPEC_FILE
@@ -140,33 +147,34 @@ class StudySpec:
                 f"{path}: no study here (missing {SPEC_FILE}); check --name/--storage"
             )
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_bytes())
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: unreadable study specification ({exc})") from exc
-        return cls.from_dict(raw)
+            reason = " ".join(str(exc).split())
+            raise ConfigError(f"{path}: unreadable study specification ({reason})") from None
+        spec = cls.from_dict(raw, source=str(path))
+        try:
+            spec.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        return spec
 
 
-def _build(cls: type, raw: dict[str, Any]) -> Any:
-    """Build a (nested) dataclass from a dict, refusing unknown keys."""
-    if not isinstance(raw, dict):
-        raise TypeError(f"{cls.__name__} expects a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise TypeError(f"unknown {cls.__name__} keys {unknown}")
-    kwargs = {}
-    for key, value in raw.items():
-        default = (
-            fields[key].default_factory
-            if fields[key].default_factory is not dataclasses.MISSING
-            else None
-        )
-        if default is not None and dataclasses.is_dataclass(default) and value is not None:
-            kwargs[key] = _build(default, value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+def _check_seed(name: str, value: int) -> None:
+    if not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"{name} must be in [0, 2**32), got {value}")
 
 
 def study_dir(storage: Path, name: str) -> Path:
+    """``<storage>/<name>``; a name that is not one plain folder name is a ConfigError."""
+    if (
+        not name
+        or name.startswith(".")
+        or name != name.strip()
+        or not name.isprintable()
+        or any(sep in name for sep in ("/", "\\"))
+    ):
+        raise ConfigError(
+            f"--name {name!r}: a study name must be one plain folder name under --storage "
+            "(no path separators, not empty, not starting with '.')"
+        )
     return Path(storage).expanduser().resolve() / name

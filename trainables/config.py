@@ -22,6 +22,7 @@ MODEL_CHOICES = ("auto", "nice", "nice_100hz")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 _CHOICES = {"model": MODEL_CHOICES, "device": DEVICE_CHOICES}
 _TRUE = {"true", "1", "yes", "on"}
+INT64_MAX = 2**63 - 1
 _FALSE = {"false", "0", "no", "off"}
 
 
@@ -54,12 +55,18 @@ class TrainConfig:
             value = getattr(self, f.name)
             expected = _FIELD_TYPES[f.name]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, f.name, float(value))
+                object.__setattr__(self, f.name, _as_float(f.name, value))
             elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"{f.name} must be {expected.__name__}, got {value!r}")
         self._validate()
 
     def _validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+            if _FIELD_TYPES[f.name] is int and abs(value) > INT64_MAX:
+                raise ConfigError(f"{f.name} must be within +-{INT64_MAX} (int64), got {value}")
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ConfigError(
@@ -152,6 +159,13 @@ def coerce(key: str, raw: str) -> Any:
         return expected(raw)
     except ValueError:
         raise ConfigError(f"{key} must be {expected.__name__}, got {raw!r}") from None
+
+
+def _as_float(name: str, value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(f"{name} must be a finite number, got {value}") from None
 
 
 def _is_yaml(path: Path) -> bool:

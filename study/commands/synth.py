@@ -14,6 +14,8 @@ from study.synthetic import (
     SynthConfig,
     write_dataset,
 )
+from trainables.config import INT64_MAX
+from trainables.errors import ConfigError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.seed <= INT64_MAX:
+        raise ConfigError(f"--seed must be in 0..{INT64_MAX}, got {args.seed}")
     config = SynthConfig(
         out=args.out,
         scale=args.scale,
