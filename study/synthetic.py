@@ -57,7 +57,6 @@ from __future__ import annotations
 import json
 import pickle
 import re
-import shutil
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -68,13 +67,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter1d
 
+from study.synth_files import SYNTH_MANIFEST, clear_previous_run, file_facts, make_parent_dirs
 from trainables.atomic import atomic_write, save_json_atomic
 from trainables.backbones import get_backbone
+from trainables.embedding_store import MANIFEST as STORE_MANIFEST
+from trainables.embedding_store import SPLIT_FILES as STORE_FILES
 from trainables.embedding_store import StoreManifest, image_list_hash, write_store
-from trainables.errors import ConfigError, UserError
+from trainables.errors import ConfigError
 
 GENERATOR_VERSION = 2
-SYNTH_MANIFEST = "synthetic.json"
 
 OSF_CHANNELS = [
     "Pz",
@@ -759,22 +760,21 @@ def write_embedding_store(
 # ----------------------------------------------------------------------------- the tree
 
 
-def _prepare_out(out: Path) -> None:
-    """Refuse a non-empty folder that is not a synthetic tree; clear an old synthetic tree."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / SYNTH_MANIFEST).is_file():
-            raise UserError(
-                f"{out}: folder is not empty and holds no {SYNTH_MANIFEST}; "
-                "refusing to write a synthetic dataset into it"
-            )
-        for name in ("eeg", "images", "embeddings"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+def planned_files(config: SynthConfig, sets: dict[str, ImageSet]) -> list[str]:
+    """Every file a run of ``config`` writes, relative to --out (the list its manifest keeps)."""
+    files = ["images/image_metadata.npy"]
+    if config.images:
+        files += [f"images/{rel}" for images in sets.values() for rel in images.relative_paths()]
+    files += [f"eeg/sub-{s:02d}/{name}" for s in config.subjects for name in EEG_FILES.values()]
+    store_files = (*STORE_FILES.values(), STORE_MANIFEST)
+    files += [f"embeddings/{b}/{name}" for b in config.backbones for name in store_files]
+    return list(dict.fromkeys(files))
 
 
-def synth_manifest(config: SynthConfig, complete: bool) -> dict[str, Any]:
+def synth_manifest(
+    config: SynthConfig, complete: bool, files: dict[str, dict[str, int] | None] | None = None
+) -> dict[str, Any]:
+    """The synthetic.json of a run; ``files`` maps each written file to its size and mtime_ns."""
     scale = SCALES[config.scale]
     fmt = FORMATS[config.format]
     return {
@@ -793,17 +793,21 @@ def synth_manifest(config: SynthConfig, complete: bool) -> dict[str, Any]:
             "test": [scale.n_test, scale.test_reps, len(fmt.ch_names), fmt.n_samples],
         },
         "params": asdict(config.params),
+        "files": files or {},
     }
 
 
 def write_dataset(config: SynthConfig, log: Callable[[str], None] = lambda _: None) -> Path:
     """Write the complete synthetic THINGS-EEG2 tree described by ``config``; returns its root."""
     out = Path(config.out)
-    _prepare_out(out)
-    save_json_atomic(out / SYNTH_MANIFEST, synth_manifest(config, complete=False))
+    clear_previous_run(out)
     scale = SCALES[config.scale]
     fmt = FORMATS[config.format]
     sets = make_image_sets(scale, config.params, config.seed)
+    files = planned_files(config, sets)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json_atomic(out / SYNTH_MANIFEST, synth_manifest(config, False, dict.fromkeys(files)))
+    make_parent_dirs(out, files)
 
     images_root = out / "images"
     images_root.mkdir(parents=True, exist_ok=True)
@@ -824,7 +828,7 @@ def write_dataset(config: SynthConfig, log: Callable[[str], None] = lambda _: No
     for backbone in config.backbones:
         write_embedding_store(out / "embeddings", backbone, sets, config)
         log(f"embeddings: {backbone}")
-    save_json_atomic(out / SYNTH_MANIFEST, synth_manifest(config, complete=True))
+    save_json_atomic(out / SYNTH_MANIFEST, synth_manifest(config, True, file_facts(out, files)))
     return out
 
 

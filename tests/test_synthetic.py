@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -352,3 +355,214 @@ def test_full_scale_has_the_real_shapes(tmp_path: Path, fmt: str, axes: list[int
     shapes = synth_manifest(config, complete=False)["shapes"]
     assert shapes == {"train": [16540, 4, *axes], "test": [200, 80, *axes]}
     assert config.subjects == list(range(1, 11))
+
+
+# ----------------------------------------------------------------------------- replacing a tree
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Each file's sha256, each link's target and each folder under ``root`` (links unfollowed)."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                found[rel] = f"link -> {os.readlink(path)}"
+            elif path.is_dir():
+                found[rel] = "dir"
+            else:
+                found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def _user_things_tree(root: Path) -> Path:
+    """A real-looking (fake) THINGS-EEG2 folder of a user: old files, nothing synth wrote."""
+    files = {
+        "eeg/sub-01/preprocessed_eeg_training.npy": b"real EEG " * 1000,
+        "eeg/sub-01/preprocessed_eeg_test.npy": b"real test EEG " * 100,
+        "images/image_metadata.npy": b"metadata",
+        "images/training_images/00001_aardvark/aardvark_01b.jpg": b"\xff\xd8 a photo",
+        "embeddings/synclr/train.npy": b"weeks of GPU time",
+        "images/README.txt": b"my data, do not delete",
+    }
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+        os.utime(root / rel, ns=(1_600_000_000 * 10**9, 1_600_000_000 * 10**9))
+    return root
+
+
+def _synth_tree(out: Path) -> Path:
+    """A small genuine synthetic tree (one subject, one store, no JPEGs)."""
+    return write_dataset(SynthConfig(out=out, subjects=[1], backbones=["clip"], images=False))
+
+
+def _refused(out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["synth", "--out", str(out), "--no-images"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def _forge_copied_manifest(user: Path, tmp_path: Path) -> None:
+    """A genuine synthetic.json of another tree, copied into the user's folder."""
+    other = _synth_tree(tmp_path / "other")
+    (user / "synthetic.json").write_bytes((other / "synthetic.json").read_bytes())
+
+
+def _forge_listing_user_files(user: Path, tmp_path: Path) -> None:
+    """An 'interrupted run' manifest listing the user's files (they predate it)."""
+    files = {str(p.relative_to(user)): None for p in user.rglob("*") if p.is_file()}
+    (user / "synthetic.json").write_text(json.dumps({"complete": False, "files": files}))
+
+
+@pytest.mark.parametrize(
+    "forge,offender",
+    [
+        (lambda user, _: (user / "synthetic.json").write_text('{"synthetic": true}'), "synthetic"),
+        (_forge_copied_manifest, "eeg/sub-01/preprocessed_eeg_test.npy"),
+        (_forge_listing_user_files, "eeg/sub-01/preprocessed_eeg_test.npy"),
+        (
+            lambda user, _: (user / "synthetic.json").write_text(
+                json.dumps({"complete": False, "files": {"eeg/../../elsewhere/x.npy": None}})
+            ),
+            "synthetic.json",
+        ),
+    ],
+    ids=["old-style", "copied-from-a-synth-run", "lists-user-files", "path-escapes"],
+)
+def test_a_forged_manifest_never_costs_a_user_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], forge, offender: str
+) -> None:
+    user = _user_things_tree(tmp_path / "things")
+    forge(user, tmp_path)
+    before = _snapshot(tmp_path)
+    assert f"{user / offender}" in _refused(user, capsys)
+    assert _snapshot(tmp_path) == before
+
+
+def _link_outside(tree: Path, folder: str, outside: Path) -> None:
+    """Replace ``tree/folder`` by a link to a user folder outside the tree with the same files."""
+    for path in sorted((tree / folder).rglob("*")):
+        target = outside / path.relative_to(tree / folder)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(b"user data " + path.name.encode())
+    shutil.rmtree(tree / folder)
+    (tree / folder).symlink_to(outside, target_is_directory=True)
+
+
+def _tamper_eeg_link(tree: Path, outside: Path) -> str:
+    _link_outside(tree, "eeg", outside)
+    return "eeg"
+
+
+def _tamper_images_link(tree: Path, outside: Path) -> str:
+    _link_outside(tree, "images", outside)
+    return "images"
+
+
+def _tamper_deep_link(tree: Path, outside: Path) -> str:
+    outside.mkdir()
+    (outside / "precious.npy").write_bytes(b"user data")
+    path = tree / "eeg" / "sub-01" / "preprocessed_eeg_test.npy"
+    path.unlink()
+    path.symlink_to(outside / "precious.npy")
+    return "eeg/sub-01/preprocessed_eeg_test.npy"
+
+
+def _tamper_extra_file(tree: Path, outside: Path) -> str:
+    (tree / "eeg" / "sub-01" / "my_analysis.ipynb").write_text("{}")
+    return "eeg/sub-01/my_analysis.ipynb"
+
+
+def _tamper_extra_folder(tree: Path, outside: Path) -> str:
+    (tree / "embeddings" / "dinov2").mkdir()
+    (tree / "embeddings" / "dinov2" / "train.npy").write_bytes(b"computed by the user")
+    return "embeddings/dinov2"
+
+
+def _tamper_modified_file(tree: Path, outside: Path) -> str:
+    with open(tree / "embeddings" / "clip" / "train.npy", "ab") as fh:
+        fh.write(b"appended by the user")
+    return "embeddings/clip/train.npy"
+
+
+def _tamper_replaced_file(tree: Path, outside: Path) -> str:
+    path = tree / "eeg" / "sub-01" / "preprocessed_eeg_training.npy"
+    size = path.stat().st_size
+    path.write_bytes(b"\x01" * size)  # same size, written later: the user's own data now
+    return "eeg/sub-01/preprocessed_eeg_training.npy"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _tamper_eeg_link,
+        _tamper_images_link,
+        _tamper_deep_link,
+        _tamper_extra_file,
+        _tamper_extra_folder,
+        _tamper_modified_file,
+        _tamper_replaced_file,
+    ],
+)
+def test_a_rerun_replaces_only_unchanged_files_of_the_previous_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tamper
+) -> None:
+    tree = _synth_tree(tmp_path / "twin")
+    offender = tamper(tree, tmp_path / "outside")
+    before = _snapshot(tmp_path)
+    assert f"{tree / offender}:" in _refused(tree, capsys)
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_rerun_replaces_the_previous_run_and_leaves_the_prepared_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = _synth_tree(tmp_path / "twin")
+    (tree / ".study-cache").mkdir()
+    (tree / ".study-cache" / "entry.npy").write_bytes(b"cache")
+    assert main(["synth", "--out", str(tree), "--subjects", "2", "--backbones", "synclr"]) == 0
+    capsys.readouterr()
+    info = json.loads((tree / "synthetic.json").read_text())
+    assert info["complete"] is True
+    written = [p for p in tree.rglob("*") if p.is_file() and ".study-cache" not in p.parts]
+    on_disk = sorted(str(p.relative_to(tree)) for p in written)
+    assert on_disk == sorted([*info["files"], "synthetic.json"])
+    assert not (tree / "eeg" / "sub-01").exists() and not (tree / "embeddings" / "clip").exists()
+    assert (tree / ".study-cache" / "entry.npy").read_bytes() == b"cache"
+    for rel, facts in info["files"].items():
+        st = (tree / rel).stat()
+        assert facts == {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def test_an_interrupted_run_is_listed_up_front_and_replaced_by_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import study.synthetic as synthetic
+
+    real_write = synthetic.write_eeg_file
+    calls = []
+
+    def crash_on_second_file(path: Path, payload: dict, fmt: synthetic.EEGFormat) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            (path.parent / f".{path.name}.abc_1234.tmp").write_bytes(b"half a file")
+            raise KeyboardInterrupt
+        real_write(path, payload, fmt)
+
+    monkeypatch.setattr(synthetic, "write_eeg_file", crash_on_second_file)
+    out = tmp_path / "twin"
+    assert main(["synth", "--out", str(out), "--subjects", "1", "--no-images"]) == 130
+    info = json.loads((out / "synthetic.json").read_text())
+    assert info["complete"] is False
+    assert "eeg/sub-01/preprocessed_eeg_test.npy" in info["files"]
+    assert set(info["files"].values()) == {None}
+    monkeypatch.setattr(synthetic, "write_eeg_file", real_write)
+    assert main(["synth", "--out", str(out), "--subjects", "1", "--no-images"]) == 0
+    assert json.loads((out / "synthetic.json").read_text())["complete"] is True
+    assert not list(out.rglob("*.tmp"))
