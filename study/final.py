@@ -306,9 +306,8 @@ def run_final(
 
 def _check_stores(layout: DataLayout, configs: dict[str, dict[str, Any]]) -> None:
     """Every backbone's embedding store must match the dataset's image lists."""
-    from trainables.dataset import dataset_images
-    from trainables.embedding_store import load_store
+    from trainables.dataset import dataset_images, load_dataset_store
 
-    hashes = dataset_images(layout).hashes()
+    images = dataset_images(layout)
     for backbone in configs:
-        load_store(layout.embeddings_dir, backbone, expected_hashes=hashes)
+        load_dataset_store(layout, backbone, images)

@@ -14,9 +14,8 @@ from study.ray_runtime import init_ray, restore_tuner
 from study.spec import SPEC_FILE, StudySpec
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
-from trainables.dataset import dataset_images, load_decoding_data
+from trainables.dataset import dataset_images, load_dataset_store, load_decoding_data
 from trainables.decoding_data import DecodingData
-from trainables.embedding_store import load_store
 from trainables.errors import ConfigError, DataError
 from trainables.layout import find_layout
 from trainables.shared_eeg import SharedEEGData, share_eeg
@@ -200,9 +199,9 @@ def preflight(spec: StudySpec) -> None:
             f"{layout.eeg_dir}: no EEG for tuning subject(s) {missing} "
             f"(found {sorted(layout.subjects)})"
         )
-    hashes = dataset_images(layout).hashes()
+    images = dataset_images(layout)
     for backbone in spec.backbones:
-        load_store(layout.embeddings_dir, backbone, expected_hashes=hashes)
+        load_dataset_store(layout, backbone, images)
 
 
 def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:

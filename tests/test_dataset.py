@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -150,3 +151,90 @@ def test_layout_overrides_and_errors(tmp_path: Path) -> None:
         layout.eeg_file(4, "train")
     with pytest.raises(DataError, match="expected a data folder"):
         find_layout(tmp_path / "missing")
+
+
+def _edit_store(root: Path, **changes) -> Path:
+    """Rewrite the synclr store's manifest with ``changes``; returns the manifest path."""
+    path = root / "embeddings" / "synclr" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def test_store_whose_n_train_disagrees_with_the_image_list_is_refused(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    path = _edit_store(tmp_path, n_train=30)
+    train = tmp_path / "embeddings" / "synclr" / "train.npy"
+    np.save(train, np.load(train)[:30])
+    with pytest.raises(DataError, match=f"{path}: n_train is 30.*train image list has 36"):
+        load_decoding_data(find_layout(tmp_path), "synclr")
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [({"n_train": 0}, "n_train must be a positive integer"),
+     ({"dim": 0}, "dim must be a positive integer"),
+     ({"n_test": "4"}, "n_test must be a positive integer"),
+     ({"image_list_sha256": "abc"}, "image_list_sha256 must map")],
+)  # fmt: skip
+def test_store_manifest_with_empty_or_wrongly_typed_fields_is_refused(
+    tmp_path: Path, changes: dict, why: str
+) -> None:
+    make_dataset(tmp_path)
+    path = _edit_store(tmp_path, **changes)
+    if changes.get("n_train") == 0:
+        np.save(path.parent / "train.npy", np.zeros((0, 8), np.float32))
+    with pytest.raises(DataError, match=f"{path}: unreadable store manifest \\({why}"):
+        load_store(tmp_path / "embeddings", "synclr")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(b"[1, 2]", "expected a JSON object, found list"), (b"\xff\xfe\x00garbage", ""),
+     (b'{"backbone": "synclr"}', "missing field")],
+)  # fmt: skip
+def test_store_manifest_that_is_not_a_mapping_is_refused(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    make_dataset(tmp_path)
+    path = tmp_path / "embeddings" / "synclr" / "manifest.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"{path}: unreadable store manifest \\({why}") as exc:
+        load_store(tmp_path / "embeddings", "synclr")
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_embeddings_are_refused_with_their_count(tmp_path: Path, bad: float) -> None:
+    make_dataset(tmp_path)
+    path = tmp_path / "embeddings" / "synclr" / "test.npy"
+    matrix = np.load(path)
+    matrix[1, :3] = bad
+    np.save(path, matrix)
+    with pytest.raises(DataError, match=f"{path}: expected finite synclr embeddings, found 3 non"):
+        load_decoding_data(find_layout(tmp_path), "synclr")
+
+
+def test_eeg_beyond_float32_range_is_refused_naming_the_source(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    bad = tmp_path / "eeg" / "sub-02" / "preprocessed_eeg_training.npy"
+    content = eeg_content(36, 4, "osf", n_channels=4)
+    content["preprocessed_eeg_data"][0, :, 0, :2] = 1e300
+    write_format_a(bad, content)
+    with pytest.raises(DataError, match=f"{bad}: expected finite EEG .*found 2 non-finite"):
+        load_decoding_data(find_layout(tmp_path), "synclr")
+
+
+def test_non_finite_prepared_cache_is_rebuilt_from_the_source(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    layout = find_layout(tmp_path)
+    source = layout.eeg_file(1, "train")
+    cached = load_prepared(source, tmp_path / "cache")
+    expected = np.array(cached.mean)
+    tampered = expected.copy()
+    tampered[0, 0, :4] = np.nan
+    np.save(cached.mean.filename, tampered)
+    again = load_prepared(source, tmp_path / "cache")
+    assert again.built
+    np.testing.assert_array_equal(again.mean, expected)

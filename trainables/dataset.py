@@ -29,6 +29,16 @@ def dataset_images(layout: DataLayout) -> ImageSet:
     return read_images(images_dir, layout.metadata_path)
 
 
+def load_dataset_store(layout: DataLayout, backbone: str, images: ImageSet) -> EmbeddingStore:
+    """``backbone``'s store, refused unless it was computed for exactly these image lists."""
+    return load_store(
+        layout.embeddings_dir,
+        backbone,
+        expected_hashes=images.hashes(),
+        expected_counts={"train": len(images.train), "test": len(images.test)},
+    )
+
+
 def load_subject_split(
     layout: DataLayout,
     subject: int,
@@ -99,7 +109,7 @@ def load_decoding_data(
         both = sorted(set(fit_subjects) & set(eval_subjects))
         raise ConfigError(f"subjects {both} are both training and evaluation subjects")
     images = dataset_images(layout)
-    store = load_store(layout.embeddings_dir, backbone, expected_hashes=images.hashes())
+    store = load_dataset_store(layout, backbone, images)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(layout.root)
 
     needed = fit_subjects + [s for s in eval_subjects if s not in fit_subjects and val_kind]

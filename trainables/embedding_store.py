@@ -23,8 +23,10 @@ import numpy as np
 
 from trainables.atomic import save_json_atomic, save_npy_atomic
 from trainables.errors import DataError
+from trainables.finite import require_finite
 
 MANIFEST = "manifest.json"
+REQUIRED_FIELDS = ("backbone", "dim", "n_train", "n_test", "image_list_sha256")
 SPLIT_FILES = {"train": "train.npy", "test": "test.npy"}
 
 
@@ -54,7 +56,20 @@ class StoreManifest:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StoreManifest:
+    def from_dict(cls, data: Any) -> StoreManifest:
+        """Build from parsed JSON; a wrong shape or type is a ValueError saying which field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        missing = [k for k in REQUIRED_FIELDS if k not in data]
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)}")
+        for key in ("dim", "n_train", "n_test"):
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, found {value!r}")
+        hashes = data["image_list_sha256"]
+        if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
+            raise ValueError("image_list_sha256 must map split names to hash strings")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -114,17 +129,21 @@ def read_manifest(root: Path, backbone: str) -> StoreManifest:
             f"run `study embed --backbones {backbone}` first"
         )
     try:
-        return StoreManifest.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise DataError(f"{path}: unreadable store manifest ({exc})") from exc
+        return StoreManifest.from_dict(json.loads(path.read_bytes()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: unreadable store manifest ({_one_line(exc)})") from None
 
 
 def load_store(
     root: Path,
     backbone: str,
     expected_hashes: dict[str, str] | None = None,
+    expected_counts: dict[str, int] | None = None,
 ) -> EmbeddingStore:
-    """Load a store; refuse it if its image-list hashes differ from the dataset's."""
+    """Load a store; refuse it if its image lists (hashes, counts) differ from the dataset's.
+
+    Every matrix is read once to refuse NaN/inf rows.
+    """
     manifest = read_manifest(root, backbone)
     out = store_dir(root, backbone)
     if expected_hashes is not None:
@@ -136,6 +155,13 @@ def load_store(
                     f"{split} image list (hash {str(found)[:12]}, dataset has {expected[:12]}); "
                     f"re-run `study embed` for this dataset"
                 )
+    for split, expected in (expected_counts or {}).items():
+        found = getattr(manifest, f"n_{split}")
+        if found != expected:
+            raise DataError(
+                f"{out / MANIFEST}: n_{split} is {found}, but the dataset's {split} image list "
+                f"has {expected} images; re-run `study embed` for this dataset"
+            )
     arrays = {}
     for split, n in (("train", manifest.n_train), ("test", manifest.n_test)):
         path = out / SPLIT_FILES[split]
@@ -147,5 +173,10 @@ def load_store(
             raise DataError(
                 f"{path}: expected float32 {(n, manifest.dim)}, found {arr.dtype} {arr.shape}"
             )
+        require_finite(arr, path, f"{backbone} embeddings")
         arrays[split] = arr
     return EmbeddingStore(path=out, manifest=manifest, train=arrays["train"], test=arrays["test"])
+
+
+def _one_line(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")

@@ -26,6 +26,7 @@ import numpy as np
 from trainables.atomic import save_json_atomic, save_npy_atomic
 from trainables.eeg_files import read_eeg_file
 from trainables.errors import DataError
+from trainables.finite import count_nonfinite, require_finite
 
 CACHE_VERSION = 1
 MANIFEST = "manifest.json"
@@ -97,9 +98,12 @@ def _source_record(source: Path, stat: os.stat_result) -> dict[str, Any]:
 
 def _build(entry: Path, source: Path, stat: os.stat_result, per_repetition: bool) -> None:
     recording = read_eeg_file(source)
-    arrays = {"mean": recording.data.mean(axis=1, dtype=np.float64).astype(np.float32)}
-    if per_repetition:
-        arrays["repetitions"] = recording.data.astype(np.float32)
+    with np.errstate(over="ignore"):
+        arrays = {"mean": recording.data.mean(axis=1, dtype=np.float64).astype(np.float32)}
+        if per_repetition:
+            arrays["repetitions"] = recording.data.astype(np.float32)
+    for array in arrays.values():
+        require_finite(array, source, "EEG values within float32 range")
     manifest = {
         "version": CACHE_VERSION,
         "source": _source_record(source, stat),
@@ -145,6 +149,10 @@ def _open_entry(
         if per_repetition and "repetitions" not in manifest["arrays"]:
             return None, "per-repetition array requested"
         arrays = {name: _open_array(entry, spec) for name, spec in manifest["arrays"].items()}
+        used = ["mean", "repetitions"] if per_repetition else ["mean"]
+        bad = sum(count_nonfinite(arrays[name]) for name in used)
+        if bad:
+            return None, f"{bad} non-finite values in the cache"
         return PreparedEEG(
             source=source,
             format=manifest["format"],

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainables.dataset import check_consistent_axes, dataset_images, load_subject_split
+from trainables.dataset import (
+    check_consistent_axes,
+    dataset_images,
+    load_dataset_store,
+    load_subject_split,
+)
 from trainables.eeg_files import FORMAT_LABELS
-from trainables.embedding_store import list_stores, load_store
+from trainables.embedding_store import list_stores
 from trainables.errors import DataError
 from trainables.images import ImageList, ImageSet
 from trainables.layout import DataLayout, find_layout
@@ -105,7 +110,7 @@ def _check_stores(layout: DataLayout, images: ImageSet) -> list[str]:
     bad = []
     for backbone in stores:
         try:
-            store = load_store(layout.embeddings_dir, backbone, expected_hashes=images.hashes())
+            store = load_dataset_store(layout, backbone, images)
             status = f"dim {store.manifest.dim}, image lists match"
         except DataError as exc:
             bad.append(backbone)
