@@ -22,7 +22,8 @@ from reports.tables import (  # noqa: E402
     split_similarities,
     subject_means,
 )
-from trainables.metrics import TOP_KS  # noqa: E402
+from trainables.atomic import atomic_write  # noqa: E402
+from trainables.ranking import TOP_KS  # noqa: E402
 
 DPI = 120
 ALIGNED_COLOR = "tab:orange"
@@ -30,9 +31,11 @@ UNALIGNED_COLOR = "tab:blue"
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    """Write the figure as PNG atomically (a reader never sees half a file), then close it."""
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
     return path
 
 

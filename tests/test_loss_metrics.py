@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from trainables.loss import info_nce
+from trainables.loss import MAX_LOGIT_SCALE, clamp_logit_scale_, info_nce
 from trainables.metrics import per_subject_top1, retrieval_metrics
+from trainables.ranking import pessimistic_ranks, top_k_hits
 
 
 def _unit(*shape: int, seed: int) -> torch.Tensor:
@@ -36,7 +38,8 @@ def test_info_nce_prefers_matched_pairs() -> None:
 def test_retrieval_ranks_against_the_whole_gallery_per_subject() -> None:
     gallery = torch.eye(4)
     perfect = gallery.clone()
-    shifted = gallery.roll(1, 0)  # every trial closest to the next image: rank 1 -> top-3 hit
+    # every trial closest to the next image, then its own: rank 1 -> top-3 hit
+    shifted = gallery.roll(1, 0) + 0.5 * gallery
     z_eeg = torch.stack([perfect, shifted])
     m = retrieval_metrics(z_eeg, gallery, torch.tensor(0.0), "val")
     assert m["val_top1"] == pytest.approx(0.5)
@@ -63,3 +66,71 @@ def test_top_k_matches_a_sort_based_reference() -> None:
     for k in (1, 3, 5):
         hits = (order[..., :k] == target).any(-1).float().mean()
         assert m[f"val_top{k}"] == pytest.approx(float(hits))
+
+
+@pytest.mark.parametrize(
+    "z_eeg",
+    [
+        torch.zeros(2, 6, 8),  # collapsed encoder: every similarity ties at 0
+        F.normalize(torch.ones(2, 6, 8), dim=-1),  # every trial the same latent
+        torch.full((2, 6, 8), float("nan")),  # diverged encoder
+    ],
+    ids=["zeros", "all-equal", "nan"],
+)
+def test_collapsed_or_diverged_latents_score_zero_not_perfect(z_eeg: torch.Tensor) -> None:
+    gallery = F.normalize(torch.ones(6, 8), dim=-1)
+    m = retrieval_metrics(z_eeg, gallery, torch.tensor(0.0), "val")
+    assert [m[f"val_top{k}"] for k in (1, 3, 5)] == [0.0, 0.0, 0.0]
+    assert per_subject_top1(z_eeg, gallery) == [0.0, 0.0]
+
+
+def test_ties_count_against_the_query_and_non_finite_scores_are_misses() -> None:
+    sims = np.array(
+        [
+            [1.0, 1.0, 0.0, 0.0],  # tie with one competitor: rank 1
+            [0.0, 2.0, 0.0, 0.0],  # strict best: rank 0
+            [0.0, np.nan, 3.0, 0.0],  # a NaN competitor counts as beating the match: rank 1
+            [0.0, 0.0, 0.0, np.inf],  # an infinite match is a miss: worst rank
+        ]
+    )
+    assert pessimistic_ranks(sims).tolist() == [1, 0, 1, 3]
+    assert top_k_hits(sims, 1).tolist() == [False, True, False, False]
+    torch.testing.assert_close(
+        pessimistic_ranks(torch.from_numpy(sims)), torch.tensor([1, 0, 1, 3])
+    )
+
+
+def test_one_top_k_definition_for_numpy_and_torch() -> None:
+    """Training (torch) and report tables (numpy) rank identically, ties included."""
+    rng = np.random.default_rng(0)
+    sims = rng.integers(0, 3, size=(2, 20, 20)).astype(np.float32)  # many ties
+    for k in (1, 3, 5):
+        assert np.array_equal(top_k_hits(sims, k), top_k_hits(torch.from_numpy(sims), k).numpy())
+
+
+def test_same_image_pairs_are_left_out_of_the_negatives() -> None:
+    a, b = _unit(5, 8, seed=7), _unit(5, 8, seed=8)
+    scale = torch.tensor(math.log(1 / 0.07))
+    ids = torch.tensor([0, 1, 0, 2, 1])  # rows 0/2 and 1/4: two subjects' responses to one image
+    logits = (a @ b.T) / 0.07
+    keep = ~((ids[:, None] == ids[None, :]) & ~torch.eye(5, dtype=torch.bool))
+    rows = [logits[i][keep[i]].log_softmax(0)[int(keep[i][:i].sum())] for i in range(5)]
+    cols = [logits[:, j][keep[:, j]].log_softmax(0)[int(keep[:j, j].sum())] for j in range(5)]
+    manual = -0.5 * (torch.stack(rows).mean() + torch.stack(cols).mean())
+    torch.testing.assert_close(info_nce(a, b, scale, ids), manual)
+    assert not torch.allclose(info_nce(a, b, scale), manual)
+
+
+def test_distinct_images_give_exactly_the_unmasked_loss() -> None:
+    a, b = _unit(6, 8, seed=9), _unit(6, 8, seed=10)
+    scale = torch.tensor(2.5)
+    assert torch.equal(info_nce(a, b, scale, torch.arange(6)), info_nce(a, b, scale))
+
+
+def test_logit_scale_keeps_its_gradient_past_the_bound_and_is_clamped_as_a_parameter() -> None:
+    a, b = _unit(5, 8, seed=11), _unit(5, 8, seed=12)
+    scale = torch.nn.Parameter(torch.tensor(MAX_LOGIT_SCALE + 0.5))
+    info_nce(a, b, scale).backward()
+    assert scale.grad is not None and float(scale.grad) != 0.0
+    clamp_logit_scale_(scale)
+    assert float(scale.detach()) == pytest.approx(MAX_LOGIT_SCALE)

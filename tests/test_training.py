@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from tests.toy_data import toy_data
+from trainables import training
 from trainables.config import TrainConfig
-from trainables.errors import ConfigError, DataError
+from trainables.errors import ConfigError, DataError, TrainingDiverged
+from trainables.loss import MAX_LOGIT_SCALE
 from trainables.training import WarmupCosine, load_checkpoint, train
 
 FAST = TrainConfig(
@@ -60,6 +62,50 @@ def test_temperature_is_optimized() -> None:
     history = train(FAST, toy_data(n_train=96, n_val=32)).history
     assert history[0]["temperature"] != pytest.approx(0.07, abs=1e-6)
     assert all(math.isfinite(h["temperature"]) for h in history)
+
+
+def test_a_diverged_run_stops_as_failed_instead_of_reporting_nan() -> None:
+    reported: list[dict[str, float]] = []
+    huge = TrainConfig(**{**FAST.to_dict(), "lr_encoder": 1e8, "lr_projector": 1e8})
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 1: .*train_loss"):
+        train(huge, toy_data(n_train=96, n_val=32), report=lambda m, c: reported.append(m))
+    assert reported == []
+
+
+def test_logit_scale_is_clamped_as_a_parameter_after_each_step() -> None:
+    """Started at the bound (temperature 0.01), the scale stays <= ln 100 yet keeps training."""
+    config = TrainConfig(**{**FAST.to_dict(), "temperature_init": 0.01, "lr_projector": 0.5})
+    history = train(config, toy_data(n_train=96, n_val=32)).history
+    assert all(math.log(1 / h["temperature"]) <= MAX_LOGIT_SCALE + 1e-6 for h in history)
+    assert any(math.log(1 / h["temperature"]) < MAX_LOGIT_SCALE - 1e-3 for h in history)
+
+
+@pytest.mark.parametrize("n_subjects", [1, 2])
+def test_only_pooled_training_masks_same_image_pairs(
+    n_subjects: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One subject: the loss gets no image ids (bit-identical to the unmasked loss); pooled
+    subjects: every batch's image ids, so other subjects' responses to an image are no negatives."""
+    seen: list[torch.Tensor | None] = []
+
+    def spy(
+        z_eeg: torch.Tensor,
+        z_img: torch.Tensor,
+        logit_scale: torch.Tensor,
+        image_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        seen.append(image_ids)
+        return training_loss(z_eeg, z_img, logit_scale, image_ids)
+
+    training_loss = training.info_nce
+    monkeypatch.setattr(training, "info_nce", spy)
+    config = TrainConfig(**{**FAST.to_dict(), "epochs": 1})
+    train(config, toy_data(n_train=64, n_val=16, n_subjects=n_subjects))
+    assert seen
+    if n_subjects == 1:
+        assert all(ids is None for ids in seen)
+    else:
+        assert all(ids is not None and len(ids) == FAST.batch_size for ids in seen)
 
 
 def test_test_split_untouched_unless_asked() -> None:

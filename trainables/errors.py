@@ -11,3 +11,7 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A configuration, search space or flag value is invalid."""
+
+
+class TrainingDiverged(UserError):
+    """A loss or metric became NaN or infinite: the run stops, reported as failed."""

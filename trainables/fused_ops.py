@@ -36,9 +36,11 @@ def window_moments(
 
     Every (sample, channel) row of ``eeg`` is cut into windows ``[t * stride, t * stride + width)``;
     the statistics of all of them come from the (time x time) Gram matrix of the rows, summed
-    along its diagonal blocks: float64, a few MFLOP instead of a pass over the windows.
+    along its diagonal blocks: float64, a few MFLOP instead of a pass over the windows. The
+    moments stay differentiable in ``eeg``, so the gradient with respect to the input (saliency)
+    is the plain stack's too; with EEG that needs no gradient (training) autograd skips it.
     """
-    rows = eeg.detach().reshape(-1, eeg.shape[-1]).double()
+    rows = eeg.reshape(-1, eeg.shape[-1]).double()
     steps = (rows.shape[1] - width) // stride + 1
     count = rows.shape[0] * steps
     blocks = (rows.T @ rows).unfold(0, width, stride).unfold(1, width, stride)

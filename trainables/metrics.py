@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.loss import scaled_similarity
-
-TOP_KS = (1, 3, 5)
+from trainables.ranking import TOP_KS, pessimistic_ranks, top_k_hits
 
 
 def retrieval_metrics(
@@ -21,7 +20,8 @@ def retrieval_metrics(
 
     ``z_eeg`` is (subjects, images, latent), ``z_img`` (images, latent), both L2-normalised.
     Returns ``{prefix}_loss`` (symmetric InfoNCE over the whole gallery), ``{prefix}_top{k}``
-    and ``{prefix}_chance_top{k}`` (= k / images), each averaged over subjects.
+    (pessimistic ranks: ties and non-finite scores are misses, see trainables.ranking) and
+    ``{prefix}_chance_top{k}`` (= k / images), each averaged over subjects.
     """
     n_subjects, n_images = z_eeg.shape[0], z_eeg.shape[1]
     logits = scaled_similarity(z_eeg.float(), z_img.float(), logit_scale.float())
@@ -29,8 +29,7 @@ def retrieval_metrics(
     flat = logits.reshape(-1, n_images)
     loss_eeg = F.cross_entropy(flat, labels)
     loss_img = F.cross_entropy(logits.transpose(1, 2).reshape(-1, n_images), labels)
-    positive = logits.diagonal(dim1=1, dim2=2).unsqueeze(-1)
-    rank = (logits > positive).sum(-1)
+    rank = pessimistic_ranks(logits)
     metrics = {f"{prefix}_loss": float((loss_eeg + loss_img) / 2)}
     for k in ks:
         metrics[f"{prefix}_top{k}"] = float((rank < k).float().mean())
@@ -40,6 +39,5 @@ def retrieval_metrics(
 
 def per_subject_top1(z_eeg: torch.Tensor, z_img: torch.Tensor) -> list[float]:
     """Top-1 retrieval accuracy of each subject separately (for reports)."""
-    sims = z_eeg.float() @ z_img.float().T
-    positive = sims.diagonal(dim1=1, dim2=2).unsqueeze(-1)
-    return [float(v) for v in ((sims > positive).sum(-1) == 0).float().mean(-1)]
+    hits = top_k_hits(z_eeg.float() @ z_img.float().T, 1)
+    return [float(v) for v in hits.float().mean(-1)]

@@ -24,8 +24,8 @@ from trainables.atomic import atomic_write, save_json_atomic, save_npy_atomic
 from trainables.config import TrainConfig
 from trainables.cpu_memory import retain_freed_memory
 from trainables.decoding_data import DecodingData, EvalSplit
-from trainables.errors import ConfigError, DataError
-from trainables.loss import info_nce
+from trainables.errors import ConfigError, DataError, TrainingDiverged
+from trainables.loss import clamp_logit_scale_, info_nce
 from trainables.metrics import per_subject_top1, retrieval_metrics
 from trainables.models import ContrastiveModel, build_model
 
@@ -211,6 +211,17 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, source: Pat
         raise ConfigError(f"cannot resume from {source}: config differs in {', '.join(changed)}")
 
 
+def _check_finite(metrics: dict[str, float]) -> None:
+    """Stop a diverged run: a NaN/infinite loss or metric must never be reported as a result."""
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    if bad:
+        epoch = int(metrics["epoch"])
+        raise TrainingDiverged(
+            f"training diverged at epoch {epoch}: {', '.join(bad)} not finite "
+            f"(e.g. too high a learning rate); the run stops as failed"
+        )
+
+
 def _pairs(split: EvalSplit, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     eeg, embeddings = device_split(split, device)
     return eeg.reshape(-1, *eeg.shape[2:]), embeddings
@@ -266,6 +277,7 @@ def train(
     n_images = embeddings.shape[0]
     batch = min(config.batch_size, len(eeg))
     n_batches = len(eeg) // batch
+    pooled = data.train.eeg.shape[0] > 1  # two rows of a batch may show the same image
     step_model = torch.compile(model) if config.compile else model
     checkpoint = None
     test_top1 = None
@@ -276,12 +288,14 @@ def train(
         total = torch.zeros((), device=device)
         for b in range(n_batches):
             idx = perm[b * batch : (b + 1) * batch]
+            image_ids = idx % n_images
             with _autocast(device, config.bf16):
-                z_eeg, z_img = step_model(eeg[idx], embeddings[idx % n_images])
-                loss = info_nce(z_eeg, z_img, model.logit_scale)
+                z_eeg, z_img = step_model(eeg[idx], embeddings[image_ids])
+                loss = info_nce(z_eeg, z_img, model.logit_scale, image_ids if pooled else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            clamp_logit_scale_(model.logit_scale)
             total += loss.detach()
         metrics = {
             "epoch": float(epoch + 1),
@@ -299,6 +313,7 @@ def train(
             metrics.update(retrieval_metrics(z_eeg, z_img, model.logit_scale.detach(), "test"))
             test_top1 = per_subject_top1(z_eeg, z_img)
             similarity = (z_eeg @ z_img.T).cpu().numpy().astype(np.float32)
+        _check_finite(metrics)
         history.append(metrics)
         checkpoint = None
         if checkpoint_dir is not None and (last or (epoch + 1) % config.checkpoint_every == 0):
