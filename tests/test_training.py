@@ -153,7 +153,7 @@ def test_checkpoint_loading_is_strict(tmp_path: Path) -> None:
     state = load_checkpoint(path)
     state["model"]["encoder.extra"] = torch.zeros(1)
     torch.save(state, path)
-    with pytest.raises(RuntimeError, match="Unexpected key"):
+    with pytest.raises(DataError, match="does not fit this model.*Unexpected key"):
         train(FAST, data, resume_from=path)
     torch.save({"model": {}}, path)
     with pytest.raises(DataError, match="not a training checkpoint"):

@@ -266,7 +266,13 @@ def train(
     if resume_from is not None:
         state = load_checkpoint(resume_from)
         _check_resume_config(state["config"], config, Path(resume_from))
-        model.load_state_dict(state["model"], strict=True)
+        try:
+            model.load_state_dict(state["model"], strict=True)
+        except RuntimeError as exc:
+            raise DataError(
+                f"{resume_from}: checkpoint does not fit this model (written by another version "
+                f"or architecture?): {' '.join(str(exc).split())}"
+            ) from exc
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"], generator)
