@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reports.study_results import StudyResults
 from reports.tables import Table
+from study.validation import validated
 from trainables.eeg_files import FORMAT_LABELS
 from trainables.errors import UserError
 from trainables.layout import find_layout
 from trainables.prepared_cache import MANIFEST, default_cache_dir, entry_dir
 
 NOT_RECORDED = "not recorded"
+
+
+@dataclass
+class CachedFacts:
+    """The typed facts of a prepared-cache manifest that the protocol block shows."""
+
+    format: str | None = None
+    ch_names: list[str] | None = None
+    sfreq: float | None = None
+    times: list[float] | None = None
+    source_shape: list[int] | None = None
 
 
 def synthetic_banner(results: StudyResults) -> str | None:
@@ -52,11 +65,13 @@ def cached_eeg_facts(results: StudyResults) -> dict[str, Any] | None:
     except (UserError, IndexError):
         return None
     cache_dir = Path(data.cache_dir) if data.cache_dir else default_cache_dir(layout.root)
+    path = entry_dir(cache_dir, source) / MANIFEST
     try:
-        manifest = json.loads((entry_dir(cache_dir, source) / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
+        manifest = json.loads(path.read_bytes())
+        validated(CachedFacts, manifest, str(path))
+    except (OSError, ValueError, UserError):
+        return None  # an unreadable cache only costs the report these facts
+    return manifest
 
 
 def _sfreq_from_times(n_times: Any, times_s: Any) -> float | None:

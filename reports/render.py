@@ -6,18 +6,21 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from reports.tables import Table
-from trainables.atomic import atomic_write
+from trainables.atomic import atomic_write, save_json_atomic
+from trainables.errors import ConfigError
 
 MARKDOWN_FILE = "report.md"
 LATEX_FILE = "report.tex"
 JSON_FILE = "report.json"
 CSV_DIR = "csv"
+REPORT_MANIFEST = "report_manifest.json"
+WRITER = "study report"
 LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -150,3 +153,50 @@ def write_report(
     ]
     files += [_write_text(out_dir / CSV_DIR / f"{t.key}.csv", csv_text(t)) for t in tables]
     return markdown, files
+
+
+def _manifest_files(out_dir: Path) -> list[str] | None:
+    """The files a valid report manifest in ``out_dir`` lists (None: no valid manifest)."""
+    path = out_dir / REPORT_MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        raw = json.loads(path.read_bytes())
+    except ValueError:
+        return None
+    files = raw.get("files") if isinstance(raw, dict) and raw.get("written_by") == WRITER else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return [f for f in files if not PurePosixPath(f).is_absolute() and ".." not in f.split("/")]
+
+
+def claim_out_dir(out_dir: Path) -> list[str]:
+    """Make ``out_dir`` a report folder; return the files its previous report listed.
+
+    A new or empty folder is claimed with a manifest before anything else is written (a report
+    that fails halfway can be rerun); a non-empty folder without a manifest written by
+    `study report` is someone else's and is refused, so no file of theirs is overwritten.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: the report folder (--out) is a file")
+    previous = _manifest_files(out_dir) if out_dir.is_dir() else None
+    if previous is None and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise ConfigError(
+            f"{out_dir}: not empty and not a report folder (no {REPORT_MANIFEST} written by "
+            "`study report`); refusing to write over its files: choose a new or empty --out"
+        )
+    previous = previous or []
+    save_json_atomic(out_dir / REPORT_MANIFEST, {"written_by": WRITER, "files": previous})
+    return previous
+
+
+def finish_out_dir(out_dir: Path, written: list[Path], previous: list[str]) -> Path:
+    """List the files written in the manifest; remove the previous report's files not rewritten."""
+    names = sorted(path.relative_to(out_dir).as_posix() for path in written)
+    for stale in sorted(set(previous) - set(names)):
+        path = out_dir / stale
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    manifest = out_dir / REPORT_MANIFEST
+    save_json_atomic(manifest, {"written_by": WRITER, "files": names})
+    return manifest

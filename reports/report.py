@@ -7,7 +7,7 @@ from pathlib import Path
 from reports.figures import write_figures
 from reports.importance import EVALUATOR, Importances, param_importances
 from reports.protocol import protocol_table, synthetic_banner
-from reports.render import write_report
+from reports.render import claim_out_dir, finish_out_dir, write_report
 from reports.study_results import StudyResults
 from reports.tables import BestTrial, best_trials, build_tables, importance_table
 
@@ -28,7 +28,10 @@ def importances(results: StudyResults, best: list[BestTrial]) -> dict[str, Impor
 
 
 def generate_report(results: StudyResults, out_dir: Path) -> tuple[str, list[Path]]:
-    """Write every table, figure and format of the report; return (Markdown, files written)."""
+    """Write every table, figure and format of the report; return (Markdown, files written).
+
+    ``out_dir`` must be new, empty or a report folder written before (see ``claim_out_dir``).
+    """
     out_dir = Path(out_dir)
     best = best_trials(results)
     tables = build_tables(results, best)
@@ -36,10 +39,12 @@ def generate_report(results: StudyResults, out_dir: Path) -> tuple[str, list[Pat
     if computed:
         tables.append(importance_table(computed, EVALUATOR))
     tables.append(protocol_table(results))
+    previous = claim_out_dir(out_dir)
     weights = {b: result.values for b, result in computed.items() if result.values is not None}
     figures = write_figures(results, best, weights, out_dir / "figures")
     banner = synthetic_banner(results)
     markdown, files = write_report(
         out_dir, f"Study report: {results.spec.name}", tables, banner, figures
     )
-    return markdown, files + figures
+    written = files + figures
+    return markdown, [*written, finish_out_dir(out_dir, written, previous)]

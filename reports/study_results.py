@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import yaml
 from reports.trials import TrialRecord, last_checkpoint, read_trials
 from study.spec import StudySpec
 from study.spec import study_dir as resolve_study_dir
+from study.validation import validated
 from trainables.errors import ConfigError, DataError
 
 FINAL_DIR = "final"
@@ -54,10 +55,40 @@ class FinalRun:
         path = self.similarity_path
         if path is None:
             return None
-        matrix = np.load(path, allow_pickle=False)
-        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        try:
+            matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            reason = " ".join(str(exc).split())
+            raise DataError(f"{path}: not a readable .npy similarity matrix ({reason})") from None
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
             raise DataError(f"{path}: expected a square similarity matrix, got {matrix.shape}")
+        if matrix.dtype.kind not in "fiu":
+            raise DataError(f"{path}: expected a numeric similarity matrix, got {matrix.dtype}")
+        matrix = np.asarray(matrix, dtype=np.float64)
+        if not np.isfinite(matrix).all():
+            raise DataError(f"{path}: the similarity matrix holds NaN or infinite values")
         return matrix
+
+
+@dataclass
+class FinalSpec:
+    """``final/final.yaml`` as the report reads it (other keys, such as ``source``, are kept)."""
+
+    protocol: str = "intra"
+    seeds: list[int] = field(default_factory=list)
+    subjects: list[int] = field(default_factory=list)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FinalDataFacts:
+    """The typed facts of final.yaml's ``data`` that the protocol block computes with."""
+
+    n_channels: int | None = None
+    n_times: int | None = None
+    times_s: list[float] | None = None
 
 
 @dataclass
@@ -125,33 +156,37 @@ def load_final(final_dir: Path) -> FinalResults:
     """Read ``final/final.yaml`` and the runs of ``final/runs``."""
     path = Path(final_dir) / FINAL_SPEC
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes())
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected a mapping, got {type(raw).__name__}")
-    runs = []
-    for trial in read_trials(Path(final_dir) / FINAL_RUNS):
-        missing = [key for key in RUN_KEYS if key not in trial.config]
-        if missing:
-            raise DataError(f"{trial.logdir}: final run config lacks {', '.join(missing)}")
-        runs.append(
-            FinalRun(
-                backbone=str(trial.config["backbone"]),
-                subject=int(trial.config["subject"]),
-                seed=int(trial.config["seed"]),
-                trial=trial,
-            )
-        )
+    spec = validated(FinalSpec, raw, str(path), DataError)
+    validated(FinalDataFacts, spec.data, f"{path}: data", DataError)
+    runs = [_final_run(trial) for trial in read_trials(Path(final_dir) / FINAL_RUNS)]
     return FinalResults(
-        protocol=str(raw.get("protocol", "intra")),
-        seeds=[int(s) for s in raw.get("seeds") or []],
-        subjects=[int(s) for s in raw.get("subjects") or []],
-        configs=dict(raw.get("configs") or {}),
-        data=dict(raw.get("data") or {}),
+        protocol=spec.protocol,
+        seeds=spec.seeds,
+        subjects=spec.subjects,
+        configs=spec.configs,
+        data=spec.data,
         runs=sorted(runs, key=lambda r: (r.backbone, r.subject, r.seed)),
-        provenance=dict(raw.get("provenance") or {}),
+        provenance=spec.provenance,
     )
+
+
+def _final_run(trial: TrialRecord) -> FinalRun:
+    """A final run from its trial; its config must name a backbone, subject and seed."""
+    missing = [key for key in RUN_KEYS if key not in trial.config]
+    if missing:
+        raise DataError(f"{trial.logdir}: final run config lacks {', '.join(missing)}")
+    backbone, subject, seed = (trial.config[key] for key in RUN_KEYS)
+    if not isinstance(backbone, str) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (subject, seed)
+    ):
+        raise DataError(
+            f"{trial.logdir}: final run config needs a backbone name and integer subject and "
+            f"seed, got {backbone!r}, {subject!r}, {seed!r}"
+        )
+    return FinalRun(backbone=backbone, subject=subject, seed=seed, trial=trial)
 
 
 def read_synthetic_manifest(data_root: Path) -> dict[str, Any] | None:
@@ -160,7 +195,7 @@ def read_synthetic_manifest(data_root: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        manifest = json.loads(path.read_bytes())
+    except ValueError:  # not JSON, or not UTF-8
         return {"synthetic": True, "unreadable": str(path)}
     return manifest if isinstance(manifest, dict) else {"synthetic": True}

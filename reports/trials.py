@@ -1,16 +1,28 @@
-"""Read a Ray Tune experiment folder (one backbone of a study) without starting Ray."""
+"""Read a Ray Tune experiment folder (one backbone of a study) without starting Ray.
+
+Nothing here unpickles: the experiment state and result rows are JSON, type-checked; a damaged
+or edited file is a DataError naming it, and a metric that no run can report (an accuracy
+outside [0, 1], a NaN or infinite loss) is refused rather than printed.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 
+from study.validation import validated_json
+from trainables.errors import DataError
+
 FINISHED = "TERMINATED"
 FAILED = "ERROR"
+ACCURACY = re.compile(r"(?:^|_)top\d+$")  # val_top1, test_chance_top5, ...
+LOSS = re.compile(r"(?:^|_)loss$")  # train_loss, val_loss, test_loss
 
 
 @dataclass
@@ -37,6 +49,23 @@ class TrialRecord:
         return 0 if self.history.empty else int(self.history["training_iteration"].max())
 
 
+@dataclass
+class ExperimentState:
+    """The part of Ray Tune's experiment_state-*.json read here: [trial JSON, metadata] pairs."""
+
+    trial_data: list[tuple[str, Any]]
+
+
+@dataclass
+class TrialState:
+    """The fields of one trial's JSON state read here (Ray stores many more)."""
+
+    trial_id: str
+    status: str
+    relative_logdir: str
+    config: dict[str, Any] | None = None
+
+
 def _latest_state_file(experiment_dir: Path) -> Path | None:
     """The newest experiment state, chosen as Ray chooses it: by the timestamp in its name.
 
@@ -46,23 +75,72 @@ def _latest_state_file(experiment_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
+def _text(path: Path) -> str:
+    """The file's text; a DataError naming it when it is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a JSON number (not a boolean), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def check_row(row: dict[str, Any], where: str) -> None:
+    """Refuse a result row no run reports: no epoch count, a bad accuracy or loss."""
+    iteration = row.get("training_iteration")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 1:
+        raise DataError(f"{where}: training_iteration must be an integer >= 1, got {iteration!r}")
+    for key, value in row.items():
+        number = _number(value)
+        if ACCURACY.search(key) and (number is None or not 0.0 <= number <= 1.0):
+            raise DataError(f"{where}: {key} must be an accuracy in [0, 1], got {value!r}")
+        if (LOSS.search(key) or key == "epoch") and (number is None or not math.isfinite(number)):
+            raise DataError(f"{where}: {key} must be a finite number, got {value!r}")
+
+
 def _read_history(result_file: Path) -> pd.DataFrame:
     if not result_file.is_file():
         return pd.DataFrame()
     rows = []
-    for line in result_file.read_text().splitlines():
+    for number, line in enumerate(_text(result_file).splitlines(), start=1):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut short by a killed process
+            continue  # a line cut short by a killed process (a restored trial appends after it)
+        if not isinstance(row, dict):
+            raise DataError(f"{result_file}: line {number} is not a JSON object")
         row.pop("config", None)
+        check_row(row, f"{result_file}: line {number}")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _last_line(path: Path) -> str | None:
-    lines = path.read_text().strip().splitlines() if path.is_file() else []
+    """The last line of an error file (undecodable bytes replaced: it is only shown)."""
+    text = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+    lines = text.strip().splitlines()
     return lines[-1] if lines else None
+
+
+def _trial_states(state_file: Path) -> list[TrialState]:
+    """Each trial's state in an experiment state file, type-checked."""
+    state = validated_json(ExperimentState, state_file.read_bytes(), str(state_file), DataError)
+    trials = []
+    for index, (trial_json, _runtime) in enumerate(state.trial_data):
+        where = f"{state_file}: trial_data[{index}]"
+        trial = validated_json(TrialState, trial_json, where, DataError)
+        relative = PurePosixPath(trial.relative_logdir)
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            raise DataError(
+                f"{where}: relative_logdir {trial.relative_logdir!r} leaves the experiment folder"
+            )
+        trials.append(trial)
+    return trials
 
 
 def read_trials(experiment_dir: Path) -> list[TrialRecord]:
@@ -71,17 +149,15 @@ def read_trials(experiment_dir: Path) -> list[TrialRecord]:
     state_file = _latest_state_file(experiment_dir)
     if state_file is None:
         return []
-    state = json.loads(state_file.read_text())
     records = []
-    for trial_json, _runtime in state["trial_data"]:
-        trial = json.loads(trial_json)
-        logdir = experiment_dir / trial["relative_logdir"]
+    for trial in _trial_states(state_file):
+        logdir = experiment_dir / trial.relative_logdir
         error_file = logdir / "error.txt"
         records.append(
             TrialRecord(
-                trial_id=trial["trial_id"],
-                status=trial["status"],
-                config=trial.get("config") or {},
+                trial_id=trial.trial_id,
+                status=trial.status,
+                config=trial.config or {},
                 logdir=logdir,
                 history=_read_history(logdir / "result.json"),
                 error=_last_line(error_file),

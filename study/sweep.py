@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from search_spaces import SearchSpace, define_by_run, resolve
 from study.provenance import provenance
 from study.ray_runtime import init_ray, restore_tuner
 from study.spec import SPEC_FILE, StudySpec
+from study.validation import validated_json
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
 from trainables.dataset import dataset_images, load_dataset_store, load_decoding_data
@@ -146,8 +146,11 @@ def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
 
 
 def read_outcome(study_dir: Path, backbone: str) -> SweepOutcome | None:
+    """The backbone's ``sweep_done.json`` (None before it finished); damaged: a DataError."""
     path = study_dir / backbone / DONE_FILE
-    return SweepOutcome(**json.loads(path.read_text())) if path.is_file() else None
+    if not path.is_file():
+        return None
+    return validated_json(SweepOutcome, path.read_bytes(), str(path), DataError)
 
 
 def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:

@@ -108,10 +108,12 @@ def spec_from_args(args: argparse.Namespace) -> StudySpec:
         if value is None:
             continue
         target = raw.setdefault(section, {}) if section else raw
+        if not isinstance(target, dict):
+            raise ConfigError(f"{args.config}: {section} must be a mapping, got {target!r}")
         target[key] = convert(value)
     if isinstance(raw.get("space"), str) and Path(raw["space"]).suffix in (".yaml", ".yml"):
         raw["space"] = str(Path(raw["space"]).expanduser().resolve())
-    return StudySpec.from_dict(raw)
+    return StudySpec.from_dict(raw, source=str(args.config or "study settings"))
 
 
 def report_outcomes(outcomes: list[Any], objective: str) -> int:
