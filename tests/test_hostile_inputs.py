@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
+from trainables.backbones import get_backbone
 from trainables.config import TrainConfig
 from trainables.errors import ConfigError
 
@@ -105,3 +106,18 @@ def test_synth_refuses_a_negative_or_huge_seed_before_writing(
     assert code == 2
     assert "--seed" in one_error_line(capsys)
     assert not (tmp_path / "twin").exists()
+
+
+def test_zero_byte_model_file_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = tmp_path / "models"
+    for req in get_backbone("aligned_synclr").required_files():
+        path = models / (req if isinstance(req, str) else req[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+    (models / "synclr_vit_b_16.pth").write_bytes(b"")
+    argv = ["embed", "--data", str(tmp_path), "--backbones", "aligned_synclr"]
+    assert main([*argv, "--models-dir", str(models)]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {models / 'synclr_vit_b_16.pth'}: empty model file (0 bytes)")

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from pickle import UnpicklingError
 from typing import Any
 from urllib.error import URLError
 
@@ -167,10 +168,15 @@ class Backbone:
         """Required files absent from ``models_dir`` (alternatives shown as ``a | b``)."""
         missing = []
         for req in self.required_files():
-            options = (req,) if isinstance(req, str) else req
+            options = _options(req)
             if not any((Path(models_dir) / opt).is_file() for opt in options):
                 missing.append(" | ".join(options))
         return missing
+
+    def empty_files(self, models_dir: Path) -> list[Path]:
+        """Required files present in ``models_dir`` but zero bytes long (interrupted copies)."""
+        candidates = (Path(models_dir) / f for r in self.required_files() for f in _options(r))
+        return [p for p in candidates if p.is_file() and p.stat().st_size == 0]
 
     def source(self) -> dict[str, Any]:
         """Provenance for the store manifest (no dreamsim import needed)."""
@@ -183,6 +189,10 @@ class Backbone:
             "aligned": self.aligned,
             "call": self.call,
         }
+
+
+def _options(req: Requirement) -> tuple[str, ...]:
+    return (req,) if isinstance(req, str) else req
 
 
 BACKBONES: dict[str, Backbone] = {}
@@ -219,6 +229,17 @@ def check_files(backbones: list[Backbone], models_dir: Path) -> None:
             f"`study download-models --backbones {names} --models-dir {models_dir}` "
             "on a machine with internet access"
         )
+    empty = [p for b in backbones for p in b.empty_files(models_dir)]
+    if empty:
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise DataError(
+            f"{empty[0]}: empty model file (0 bytes){more}; delete it and fetch it again with "
+            f"`study download-models --backbones {','.join(b.name for b in backbones)}`"
+        )
+
+
+LOAD_ERRORS = (OSError, RuntimeError, KeyError, ValueError, EOFError, UnpicklingError)
+"""What torch/dreamsim raise for a damaged, truncated or mismatched weight file."""
 
 
 def _refuse_network(url: Any, *args: Any, **kwargs: Any) -> Any:
@@ -254,6 +275,7 @@ def load_backbone(backbone: Backbone, models_dir: Path, device: str = "cpu") -> 
         contextlib.redirect_stderr(chatter),
     ):
         from dreamsim import PerceptualModel, dreamsim
+        from safetensors import SafetensorError
 
         t = backbone.dreamsim_type
         try:
@@ -273,7 +295,7 @@ def load_backbone(backbone: Backbone, models_dir: Path, device: str = "cpu") -> 
                     normalize_embeds=False,
                     baseline=True,
                 )
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        except (*LOAD_ERRORS, SafetensorError) as exc:
             raise DataError(
                 f"{models_dir}: cannot load weights of backbone '{backbone.name}' "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
