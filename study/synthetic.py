@@ -76,6 +76,7 @@ from trainables.embedding_store import StoreManifest, image_list_hash, write_sto
 from trainables.errors import ConfigError
 
 GENERATOR_VERSION = 2
+MAX_SYNTH_SUBJECT = 99  # folders sub-01..sub-99
 
 OSF_CHANNELS = [
     "Pz",
@@ -283,8 +284,12 @@ class SynthConfig:
             raise ConfigError(f"unknown format '{self.format}' (choose from {', '.join(FORMATS)})")
         if not self.subjects:
             self.subjects = list(range(1, SCALES[self.scale].default_subjects + 1))
-        if any(not 1 <= s <= 99 for s in self.subjects):
-            raise ConfigError(f"subject numbers must be in 1..99, got {self.subjects}")
+        outside = [s for s in self.subjects if not 1 <= s <= MAX_SYNTH_SUBJECT]
+        if outside:
+            raise ConfigError(
+                f"--subjects: synthetic subjects are numbered 1..{MAX_SYNTH_SUBJECT}, "
+                f"got {outside[0]}"
+            )
         for backbone in self.backbones:
             backbone_dim(backbone)
         self.params.validate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from study.arguments import MAX_BATCH, MAX_WORKERS, check_numbers
 from trainables.backbones import BACKBONES, Backbone, check_files, parse_backbones
 from trainables.errors import ConfigError, DataError
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         flags = ", ".join("--" + f.replace("_", "-") for f in missing)
         raise ConfigError(f"study embed needs {flags} (or --list)")
+    check_numbers(args, {"batch_size": (1, MAX_BATCH), "workers": (0, MAX_WORKERS)})
     backbones = parse_backbones(args.backbones)
     if not Path(args.models_dir).is_dir():
         raise DataError(f"{args.models_dir}: expected a models folder, found nothing there")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from study.arguments import parse_subjects
+from study.arguments import MAX_EPOCHS, MAX_SEEDS, RESOURCE_LIMITS, check_numbers, parse_subjects
 from study.commands.sweep import add_storage_arguments
 from study.final import best_entries, read_exported, run_final, with_epochs
 from study.spec import SPEC_FILE, study_dir
@@ -57,7 +57,16 @@ def _configs(args: argparse.Namespace, directory: Path) -> tuple[dict[str, dict]
     return {b: e["config"] for b, e in entries.items()}, source
 
 
+FLAG_LIMITS: dict[str, tuple[float, float]] = {
+    "seeds": (1, MAX_SEEDS),
+    "epochs": (1, MAX_EPOCHS),
+    **RESOURCE_LIMITS,
+}
+
+
 def run(args: argparse.Namespace) -> int:
+    check_numbers(args, FLAG_LIMITS)
+    subjects = parse_subjects(args.subjects) if args.subjects else None
     directory = study_dir(args.storage, args.name)
     configs, source = _configs(args, directory)
     if args.epochs is not None:
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     runs = run_final(
         directory,
         configs,
-        subjects=parse_subjects(args.subjects) if args.subjects else None,
+        subjects=subjects,
         seeds=args.seeds,
         protocol=args.protocol,
         data_root=args.data,

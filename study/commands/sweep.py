@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from study.arguments import parse_names, parse_subjects
+from study.arguments import (
+    MAX_EPOCHS,
+    MAX_TRIALS,
+    RESOURCE_LIMITS,
+    SEED_HIGH,
+    check_numbers,
+    parse_names,
+    parse_subjects,
+)
 from study.spec import StudySpec, study_dir
 from study.sweep import create_study, run_study
 from trainables.errors import ConfigError
@@ -66,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     # flag dest: (section, field, parser of the flag's value)
     "data": ("data", "root", str),
-    "tune_subjects": ("data", "tune_subjects", parse_subjects),
+    "tune_subjects": ("data", "tune_subjects", partial(parse_subjects, flag="--tune-subjects")),
     "val_kind": ("data", "val_kind", str),
     "num_samples": ("sweep", "num_samples", int),
     "max_epochs": ("sweep", "max_epochs", int),
@@ -83,14 +92,24 @@ FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     "wandb": ("wandb", "enabled", bool),
     "wandb_project": ("wandb", "project", str),
     "wandb_entity": ("wandb", "entity", str),
-    "wandb_tags": ("wandb", "tags", parse_names),
+    "wandb_tags": ("wandb", "tags", partial(parse_names, flag="--wandb-tags")),
     "backbones": ("", "backbones", parse_names),
     "space": ("", "space", str),
+}
+FLAG_LIMITS: dict[str, tuple[float, float]] = {
+    "num_samples": (1, MAX_TRIALS),
+    "max_epochs": (1, MAX_EPOCHS),
+    "grace_period": (1, MAX_EPOCHS),
+    "reduction_factor": (2, 1000),
+    "max_failures": (0, 1000),
+    "seed": (0, SEED_HIGH),
+    **RESOURCE_LIMITS,
 }
 
 
 def spec_from_args(args: argparse.Namespace) -> StudySpec:
     """The study spec: defaults, then the --config YAML, then explicit flags."""
+    check_numbers(args, FLAG_LIMITS)
     raw: dict[str, Any] = {}
     if args.config is not None:
         try:

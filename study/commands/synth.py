@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from study.arguments import parse_subjects
+from study.arguments import parse_names, parse_subjects
 from study.synthetic import (
     DEFAULT_BACKBONES,
     FORMATS,
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         subjects=parse_subjects(args.subjects) if args.subjects else [],
         seed=args.seed,
-        backbones=[b.strip() for b in args.backbones.split(",") if b.strip()],
+        backbones=list(dict.fromkeys(parse_names(args.backbones))),
         images=args.images,
     )
     start = time.perf_counter()

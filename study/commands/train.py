@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from study.arguments import MAX_SUBJECT, SEED_HIGH, check_numbers
 from study.final import load_train_config
 from trainables.config import TrainConfig
 from trainables.dataset import load_decoding_data
@@ -51,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_numbers(args, {"subject": (1, MAX_SUBJECT), "val_seed": (0, SEED_HIGH)})
     config = load_train_config(args.config, args.backbone) if args.config else TrainConfig()
     config = config.with_overrides(args.overrides)
     layout = find_layout(args.data)
