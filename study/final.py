@@ -18,8 +18,9 @@ from reports.study_results import FINAL_DIR, FINAL_RUNS, FINAL_SPEC, FinalRun, l
 from reports.tables import best_trial
 from reports.trials import read_trials
 from study.provenance import provenance
-from study.ray_runtime import init_ray, restore_tuner
+from study.ray_runtime import fit_checked, init_ray, restore_tuner
 from study.spec import SPEC_FILE, DataSettings, StudySpec
+from study.trust import check_restore
 from trainables.atomic import atomic_write
 from trainables.config import TrainConfig
 from trainables.errors import ConfigError, DataError
@@ -204,7 +205,8 @@ def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_conc
     from ray.tune import CLIReporter
     from ray.tune.search import BasicVariantGenerator
 
-    restored = restore_tuner(final_dir / FINAL_RUNS, trainable, "final", "final runs")
+    study_dir = final_dir.parent
+    restored = restore_tuner(study_dir, final_dir / FINAL_RUNS, trainable, "final", "final runs")
     if restored is not None:
         return restored
     return tune.Tuner(
@@ -294,13 +296,15 @@ def run_final(
         atomic_write(spec_path, lambda tmp: tmp.write_text(text))
     from trainables.final_run import make_final_trainable
 
+    check_restore(study_dir, final_dir / FINAL_RUNS)  # before Ray starts
     init_ray(address)
     cache_dir = Path(spec.data.cache_dir) if spec.data.cache_dir else None
     trainable = make_final_trainable(
         root, subjects, cache_dir, cpus=cpus_per_trial, gpus=gpus_per_trial
     )
     print(f"[final] {len(runs)} runs: train on the whole training set, test once", flush=True)
-    _tuner(final_dir, runs, trainable, max_concurrent or 0).fit()
+    tuner = _tuner(final_dir, runs, trainable, max_concurrent or 0)
+    fit_checked(tuner, final_dir / FINAL_RUNS, len(runs))
     return load_final(final_dir).runs
 
 

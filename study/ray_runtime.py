@@ -6,6 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from study.trust import (
+    check_complete,
+    check_restore,
+    forget_digests,
+    read_state,
+    record_digests,
+    restorable,
+)
+
 RAY_ENV_DEFAULTS = {
     # Ray 2.60 would otherwise rebuild the uv environment in every worker (see README).
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
@@ -41,11 +50,34 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, dashboard:
     return ray
 
 
-def restore_tuner(experiment: Path, trainable: Any, label: str, what: str) -> Any | None:
-    """The interrupted Tuner saved at ``experiment`` (errored trials retried), or None."""
+def restore_tuner(
+    study_dir: Path, experiment: Path, trainable: Any, label: str, what: str
+) -> Any | None:
+    """The interrupted Tuner saved at ``experiment`` (errored trials retried), or None.
+
+    The single place a Tuner is restored: refused (one-line error) unless the trust checks of
+    ``study.trust`` pass, since restoring unpickles files of the study folder.
+    """
+    check_restore(study_dir, experiment)
+    if not restorable(experiment):
+        return None
     from ray import tune
 
-    if not tune.Tuner.can_restore(str(experiment)):
-        return None
     print(f"[{label}] resuming the interrupted {what} in {experiment}", flush=True)
     return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
+
+
+def fit_checked(tuner: Any, experiment: Path, budget: int) -> Any:
+    """``tuner.fit()``, recording the state files' digests as the driver leaves it, then
+    checking that no kept trial vanished and the whole budget ran (see ``check_complete``)."""
+    kept = read_state(experiment) or {}
+    forget_digests(experiment)
+    try:
+        grid = tuner.fit()
+    finally:
+        try:
+            record_digests(experiment)
+        except OSError as exc:
+            print(f"warning: driver digests of {experiment} not recorded: {exc}", flush=True)
+    check_complete(experiment, budget, kept)
+    return grid

@@ -9,8 +9,9 @@ from typing import Any
 
 from search_spaces import SearchSpace, define_by_run, resolve
 from study.provenance import provenance
-from study.ray_runtime import init_ray, restore_tuner
+from study.ray_runtime import fit_checked, init_ray, restore_tuner
 from study.spec import SPEC_FILE, StudySpec
+from study.trust import check_restore
 from study.validation import validated_json
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
@@ -118,7 +119,7 @@ def _progress(spec: StudySpec, backbone: str):
 def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
     from ray import tune
 
-    restored = restore_tuner(study_dir / backbone, trainable, backbone, "sweep")
+    restored = restore_tuner(study_dir, study_dir / backbone, trainable, backbone, "sweep")
     if restored is not None:
         return restored
     return tune.Tuner(
@@ -174,7 +175,8 @@ def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> Sweep
     backbone = data.backbone
     trainable = make_trainable(data, cpus=spec.sweep.cpus_per_trial, gpus=spec.sweep.gpus_per_trial)
     start = time.monotonic()
-    grid = _tuner(spec, study_dir, backbone, trainable).fit()
+    tuner = _tuner(spec, study_dir, backbone, trainable)
+    grid = fit_checked(tuner, study_dir / backbone, spec.sweep.num_samples)
     best_value, best_config = None, {}
     if len(grid) > grid.num_errors:
         best = grid.get_best_result(spec.sweep.objective, spec.sweep.mode, scope="all")
@@ -229,6 +231,9 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
 
     spec = StudySpec.load(study_dir)
     preflight(spec)
+    for backbone in spec.backbones:  # refuse a tampered or damaged folder before Ray starts
+        if read_outcome(study_dir, backbone) is None:
+            check_restore(study_dir, study_dir / backbone)
     init_ray(address)
     outcomes = []
     shared = None  # the tuning EEG, put into the object store once for every backbone

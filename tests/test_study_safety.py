@@ -1,0 +1,292 @@
+"""Study folders that cannot bite: no reader unpickles, restores check the trust boundary,
+a lost experiment state stops the study, and a failed final saves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from study import sweep, trust
+from study.cli import main
+from study.spec import DataSettings, StudySpec, SweepSettings
+from study.synthetic import SynthConfig, write_dataset
+from tests.test_reports import make_study, write_experiment
+from trainables.config import TrainConfig
+from trainables.errors import ConfigError, DataError
+
+STATE = "experiment_state-2025-01-01_00-00-00.json"
+
+
+class Trap:
+    """Unpickling this creates ``marker`` (a stand-in for os.system)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def trap(exp_dir: Path, marker: Path) -> None:
+    """Booby-trap an experiment folder in every place Ray unpickles on restore."""
+    payload = pickle.dumps(Trap(marker))
+    (exp_dir / "tuner.pkl").write_bytes(payload)
+    (exp_dir / "searcher-state-2025-01-01_00-00-00.pkl").write_bytes(payload)
+    (exp_dir / "search_gen_state-2025-01-01_00-00-00.json").write_bytes(payload)
+    fallback = {"_type": "CLOUDPICKLE_FALLBACK", "value": payload.hex()}
+    path = exp_dir / STATE
+    state = json.loads(path.read_text())
+    trials = []
+    for trial_json, runtime in state["trial_data"]:
+        trial = json.loads(trial_json)
+        trial["config"]["callback"] = fallback
+        trial["placement_group_factory"] = payload.hex()
+        (exp_dir / trial["relative_logdir"] / "error.pkl").write_bytes(payload)
+        trials.append([json.dumps(trial), runtime])
+    path.write_text(json.dumps({"trial_data": trials, "runner_data": fallback}))
+
+
+def test_the_traps_are_live(tmp_path: Path) -> None:
+    """Positive control: Ray's own readers would run each trap."""
+    from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(Trap(marker)))
+    assert marker.exists()
+    marker.unlink()
+    exp_dir = tmp_path / "exp"
+    write_experiment(exp_dir, [{"trial_id": "a", "status": "ERROR", "config": {}, "rows": []}])
+    trap(exp_dir, marker)
+    _loads_with_cloudpickle((exp_dir / STATE).read_text())
+    assert marker.exists()
+
+
+def test_status_report_and_export_best_never_unpickle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = make_study(tmp_path)
+    marker = tmp_path / "ran"
+    study = storage / "demo"
+    for exp_dir in (study / "synclr", study / "aligned_synclr", study / "final" / "runs"):
+        trap(exp_dir, marker)
+    flags = ["--name", "demo", "--storage", str(storage)]
+    assert main(["status", *flags]) == 0
+    assert "best val_top1" in capsys.readouterr().out
+    assert main(["report", *flags, "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.md").is_file()
+    assert main(["export-best", *flags, "--out", str(tmp_path / "best.yaml")]) == 0
+    assert set(yaml.safe_load((tmp_path / "best.yaml").read_text())["backbones"]) == {
+        "synclr",
+        "aligned_synclr",
+    }
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("twin") / "data"
+    return write_dataset(SynthConfig(out=out, scale="tiny", images=False, backbones=["synclr"]))
+
+
+def final_study(storage: Path, twin: Path, *, finished: bool = True) -> tuple[Path, list[str]]:
+    """A configs-only final of ``synclr`` (subject 1, seeds 0-1) as left on disk, and its
+    `study final` command line; with ``finished=False`` one run is still running."""
+    config = TrainConfig(epochs=1).to_dict()
+    configs_file = storage.parent / "best.yaml"
+    configs_file.write_text(yaml.safe_dump({"backbones": {"synclr": {"config": config}}}))
+    study = storage / "fin"
+    StudySpec(name="fin", backbones=["synclr"], data=DataSettings(root=str(twin))).save(study)
+    row = {"training_iteration": 1, "test_top1": 0.5, "test_top3": 0.7, "test_top5": 0.9}
+    trials = [
+        {
+            "trial_id": f"r{seed}",
+            "status": "TERMINATED" if finished or seed == 0 else "RUNNING",
+            "config": {"backbone": "synclr", "subject": 1, "seed": seed},
+            "rows": [row] if finished or seed == 0 else [],
+        }
+        for seed in (0, 1)
+    ]
+    write_experiment(study / "final" / "runs", trials)
+    settings = {"protocol": "intra", "seeds": [0, 1], "subjects": [1]}
+    document = {**settings, "configs": {"synclr": config}, "data": {}}
+    (study / "final" / "final.yaml").write_text(yaml.safe_dump(document))
+    command = ["final", "--name", "fin", "--storage", str(storage), "--configs", str(configs_file)]
+    return study, [*command, "--data", str(twin), "--subjects", "1", "--seeds", "2"]
+
+
+def test_final_configs_reads_runs_without_unpickling(
+    twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study, command = final_study(tmp_path / "studies", twin)
+    marker = tmp_path / "ran"
+    trap(study / "final" / "runs", marker)
+    assert main(command) == 0
+    assert "finished before" in capsys.readouterr().out
+    assert not marker.exists()
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+def test_final_restore_of_a_tampered_folder_is_refused_before_unpickling(
+    twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study, command = final_study(tmp_path / "studies", twin, finished=False)
+    runs = study / "final" / "runs"
+    marker = tmp_path / "ran"
+    trap(runs, marker)
+    os.chmod(runs / "tuner.pkl", 0o646)
+    assert main(command) == 2
+    assert "tuner.pkl: writable by group or others" in one_line_error(capsys)
+    assert not marker.exists()
+
+
+@pytest.fixture
+def experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A restorable sweep experiment (2 trials) in ``tmp_path/study/synclr``; private digests."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    exp_dir = tmp_path / "study" / "synclr"
+    trials = [{"trial_id": t, "status": "TERMINATED", "config": {}, "rows": []} for t in ("a", "b")]
+    write_experiment(exp_dir, trials)
+    (exp_dir / "tuner.pkl").write_bytes(pickle.dumps({}))
+    (exp_dir / "searcher-state-2025-01-01_00-00-00.pkl").write_bytes(pickle.dumps({}))
+    return exp_dir
+
+
+def test_trusted_folder_passes_and_returns_the_kept_trials(experiment: Path) -> None:
+    assert trust.check_restore(experiment.parent, experiment) == {
+        "a": "TERMINATED",
+        "b": "TERMINATED",
+    }
+
+
+@pytest.mark.parametrize(
+    ("target", "mode"), [(".", 0o775), ("synclr", 0o757), ("synclr/trial_a", 0o777)]
+)
+def test_group_or_other_writable_folders_are_refused(
+    experiment: Path, target: str, mode: int
+) -> None:
+    os.chmod(experiment.parent / target, mode)
+    with pytest.raises(ConfigError, match="writable by group or others"):
+        trust.check_restore(experiment.parent, experiment)
+
+
+def test_files_of_another_user_and_symlinks_are_refused(
+    experiment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher = experiment / "searcher-state-2025-01-01_00-00-00.pkl"
+    real_uid = os.geteuid()
+    monkeypatch.setattr(trust, "current_uid", lambda: real_uid + 1)
+    with pytest.raises(ConfigError, match=f"owned by uid {real_uid}, not by you"):
+        trust.check_restore(experiment.parent, experiment)
+    monkeypatch.undo()
+    searcher.unlink()
+    searcher.symlink_to(experiment / "tuner.pkl")
+    with pytest.raises(ConfigError, match="symbolic link"):
+        trust.check_restore(experiment.parent, experiment)
+
+
+def test_recorded_digests_catch_changed_and_new_state_files(experiment: Path) -> None:
+    trust.record_digests(experiment)
+    record = trust.digest_record(experiment)
+    assert record.stat().st_mode & 0o777 == 0o600
+    trust.check_restore(experiment.parent, experiment)
+    searcher = experiment / "searcher-state-2025-01-01_00-00-00.pkl"
+    searcher.write_bytes(pickle.dumps({"changed": True}))
+    with pytest.raises(ConfigError, match="searcher-state-.*changed after the last driver"):
+        trust.check_restore(experiment.parent, experiment)
+    trust.record_digests(experiment)
+    (experiment / "trial_a" / "error.pkl").write_bytes(pickle.dumps({}))
+    with pytest.raises(ConfigError, match="error.pkl: appeared after the last driver"):
+        trust.check_restore(experiment.parent, experiment)
+    trust.forget_digests(experiment)  # a driver killed with SIGKILL leaves no record
+    trust.check_restore(experiment.parent, experiment)
+
+
+def test_damaged_or_missing_state_is_refused_instead_of_a_silent_restart(
+    experiment: Path,
+) -> None:
+    (experiment / STATE).write_text('{"trial_data": [["{not json')
+    with pytest.raises(DataError, match="damaged experiment state"):
+        trust.check_restore(experiment.parent, experiment)
+    (experiment / STATE).unlink()
+    with pytest.raises(DataError, match="trial folders but no experiment_state"):
+        trust.check_restore(experiment.parent, experiment)
+    write_experiment(
+        experiment.parent / "other",
+        [{"trial_id": "a", "status": "TERMINATED", "config": {}, "rows": []}],
+    )
+    with pytest.raises(DataError, match="trial folders but no tuner.pkl"):
+        trust.check_restore(experiment.parent, experiment.parent / "other")
+
+
+def test_fewer_trials_than_the_budget_or_vanished_trials_stop_the_study(
+    experiment: Path,
+) -> None:
+    kept = trust.read_state(experiment)
+    assert trust.check_complete(experiment, 2, kept) == kept
+    with pytest.raises(DataError, match="2 of 3 trials ran"):
+        trust.check_complete(experiment, 3, kept)
+    with pytest.raises(DataError, match="trial\\(s\\) z vanished"):
+        trust.check_complete(experiment, 2, {**kept, "z": "TERMINATED"})
+    write_experiment(
+        experiment.parent / "live",
+        [{"trial_id": "a", "status": "RUNNING", "config": {}, "rows": []}],
+    )
+    with pytest.raises(KeyboardInterrupt):
+        trust.check_complete(experiment.parent / "live", 1, {})
+
+
+class RestartingTuner:
+    """A Tuner whose fit() behaves like Ray after a lost state: one fresh trial, then done."""
+
+    def __init__(self, exp_dir: Path) -> None:
+        self.exp_dir = exp_dir
+
+    def fit(self) -> None:
+        write_experiment(
+            self.exp_dir, [{"trial_id": "new", "status": "TERMINATED", "config": {}, "rows": []}]
+        )
+
+
+def test_a_sweep_that_ran_part_of_its_budget_is_not_marked_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainables import ray_trainable
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    study = tmp_path / "s"
+    spec = StudySpec(name="s", backbones=["synclr"], sweep=SweepSettings(num_samples=2))
+    monkeypatch.setattr(ray_trainable, "make_trainable", lambda *a, **k: None)
+    monkeypatch.setattr(sweep, "_tuner", lambda *a: RestartingTuner(study / "synclr"))
+    with pytest.raises(DataError, match="1 of 2 trials ran"):
+        sweep.run_backbone(spec, study, SimpleNamespace(backbone="synclr"))
+    assert sweep.read_outcome(study, "synclr") is None
+    assert trust.digest_record(study / "synclr").is_file()
+
+
+def test_resume_of_a_tampered_sweep_is_refused_before_ray_starts(
+    twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = tmp_path / "studies"
+    spec = StudySpec(name="res", backbones=["synclr"], data=DataSettings(root=str(twin)))
+    spec.save(storage / "res")
+    exp_dir = storage / "res" / "synclr"
+    write_experiment(exp_dir, [{"trial_id": "a", "status": "RUNNING", "config": {}, "rows": []}])
+    marker = tmp_path / "ran"
+    trap(exp_dir, marker)
+    os.chmod(exp_dir / STATE, 0o666)
+    assert main(["resume", "--name", "res", "--storage", str(storage)]) == 2
+    assert f"{STATE}: writable by group or others" in one_line_error(capsys)
+    assert not marker.exists()
+
