@@ -112,3 +112,56 @@ def test_truncated_pickle_is_a_data_error(cut: float) -> None:
     n = int(len(data) * cut) if isinstance(cut, float) else cut
     with pytest.raises(DataError, match="mem: .*(truncated|damaged)"):
         safe_load(io.BytesIO(data[:n]), "mem")
+
+
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+
+
+class _ArrayWithState:
+    """Pickles as ``_reconstruct(ndarray, (0,), b"b")`` then BUILD with a chosen array state."""
+
+    def __init__(self, state: tuple) -> None:
+        self.state = state
+
+    def __reduce__(self):
+        return _RECONSTRUCT, (np.ndarray, (0,), b"b"), self.state
+
+
+HUGE = {
+    "bytearray": _Payload(bytearray, 10**9),
+    "bytes": _Payload(bytes, 10**9),
+    "ndarray": _Payload(np.ndarray, (10**5, 10**5)),
+    "_reconstruct": _Payload(_RECONSTRUCT, np.ndarray, (10**9,), b"d"),
+    "array state": _ArrayWithState((1, (10**9,), np.dtype("f8"), False, b"")),
+    "wide dtype state": _ArrayWithState((1, (1,), np.dtype(("V", 10**9)), False, b"")),
+}
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("what", sorted(HUGE))
+def test_huge_allocation_from_a_tiny_file_is_refused_before_allocating(
+    tmp_path: Path, what: str, protocol: int
+) -> None:
+    path = tmp_path / "tiny.pkl"
+    path.write_bytes(pickle.dumps({"preprocessed_eeg_data": HUGE[what]}, protocol=protocol))
+    assert path.stat().st_size < 300
+    refused = f"{path}: refused to unpickle: it asks for .* bytes"
+    with pytest.raises(DataError, match=refused), open(path, "rb") as fh:
+        safe_load(fh, path)
+
+
+def test_object_array_state_shorter_than_its_shape_is_refused_not_a_crash() -> None:
+    data = pickle.dumps(_ArrayWithState((1, (1000,), np.dtype(object), False, [1])), protocol=4)
+    with pytest.raises(DataError, match="mem: .*does not hold 1000 items"):
+        safe_loads(data, "mem")
+
+
+def test_arrays_above_the_floor_still_load_from_real_files(tmp_path: Path) -> None:
+    eeg = np.arange(400_000, dtype=np.float64).reshape(4, 1, 1, -1)
+    content = {"preprocessed_eeg_data": eeg}
+    for protocol in (2, 3, 4, 5):
+        loaded = safe_loads(pickle.dumps(content, protocol=protocol), "mem")
+        np.testing.assert_array_equal(loaded["preprocessed_eeg_data"], eeg)
+    path = write_format_a(tmp_path / "a.npy", content)
+    with open(path, "rb") as fh:
+        assert load_npy_object(fh, path)["preprocessed_eeg_data"].nbytes == 3_200_000

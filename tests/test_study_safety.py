@@ -1,11 +1,14 @@
 """Study folders that cannot bite: no reader unpickles, restores check the trust boundary,
-a lost experiment state stops the study, and a failed final saves nothing."""
+a lost experiment state stops the study, one lock per study, and a failed final saves nothing."""
 
 from __future__ import annotations
 
 import json
 import os
 import pickle
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +18,7 @@ import yaml
 
 from study import sweep, trust
 from study.cli import main
+from study.lock import study_lock
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.synthetic import SynthConfig, write_dataset
 from tests.test_reports import make_study, write_experiment
@@ -290,3 +294,85 @@ def test_resume_of_a_tampered_sweep_is_refused_before_ray_starts(
     assert f"{STATE}: writable by group or others" in one_line_error(capsys)
     assert not marker.exists()
 
+
+HOLD_LOCK = """
+import sys, time
+from study.lock import study_lock
+with study_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+RACING_SWEEP = """
+import sys, time
+from pathlib import Path
+import study.sweep
+import study.commands.sweep
+from study.cli import main
+study.sweep.preflight = lambda spec: time.sleep(1.0)  # widen the exists-check -> save window
+study.commands.sweep.run_study = lambda directory, address=None: []
+go = Path(sys.argv[1])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.01)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def python(script: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+def test_a_held_study_refuses_sweep_resume_and_final_until_its_holder_dies(
+    twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = tmp_path / "studies"
+    StudySpec(name="busy", backbones=["synclr"], data=DataSettings(root=str(twin))).save(
+        storage / "busy"
+    )
+    holder = python(HOLD_LOCK, str(storage / "busy"))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        flags = ["--name", "busy", "--storage", str(storage)]
+        commands = [
+            ["resume", *flags],
+            ["sweep", *flags, "--data", str(twin), "--backbones", "synclr"],
+            ["final", *flags, "--data", str(twin)],
+        ]
+        for command in commands:
+            assert main(command) == 2, command
+            assert f"in use by pid {holder.pid} on " in one_line_error(capsys)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with study_lock(storage / "busy"):  # the dead holder's lock is gone
+        assert (storage / "busy" / ".lock").read_text().startswith(f"pid {os.getpid()} ")
+
+
+def test_two_sweeps_started_together_create_the_study_once(twin: Path, tmp_path: Path) -> None:
+    storage, go = tmp_path / "studies", tmp_path / "go"
+    command = ["sweep", "--data", str(twin), "--backbones", "synclr"]
+    command += ["--name", "race", "--storage", str(storage)]
+    sweeps = [python(RACING_SWEEP, str(go), *command) for _ in range(2)]
+    for process in sweeps:
+        assert process.stdout.readline().strip() == "ready"
+    go.touch()
+    results = sorted((p.wait(timeout=120), p.stderr.read()) for p in sweeps)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "the study is in use by pid" in results[1][1]
+    assert (storage / "race" / "study.yaml").is_file()
+
+
+def test_a_command_that_fails_before_saving_leaves_no_study_folder(
+    twin: Path, tmp_path: Path
+) -> None:
+    storage = tmp_path / "studies"
+    command = ["sweep", "--data", str(twin), "--backbones", "nope", "--name", "x"]
+    assert main([*command, "--storage", str(storage)]) == 2
+    assert not (storage / "x").exists()

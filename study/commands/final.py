@@ -9,6 +9,7 @@ from typing import Any
 from study.arguments import MAX_EPOCHS, MAX_SEEDS, RESOURCE_LIMITS, check_numbers, parse_subjects
 from study.commands.sweep import add_storage_arguments
 from study.final import best_entries, read_exported, run_final, with_epochs
+from study.lock import study_lock
 from study.spec import SPEC_FILE, study_dir
 from trainables.errors import ConfigError
 from trainables.final_run import PROTOCOLS
@@ -68,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     check_numbers(args, FLAG_LIMITS)
     subjects = parse_subjects(args.subjects) if args.subjects else None
     directory = study_dir(args.storage, args.name)
+    with study_lock(directory):
+        return _run(args, directory, subjects)
+
+
+def _run(args: argparse.Namespace, directory: Path, subjects: list[int] | None) -> int:
     configs, source = _configs(args, directory)
     if args.epochs is not None:
         configs = with_epochs(configs, args.epochs)

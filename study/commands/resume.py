@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from study.commands.sweep import add_storage_arguments, report_outcomes
+from study.lock import study_lock
 from study.spec import StudySpec, study_dir
 from study.sweep import run_study
 
@@ -27,5 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     directory = study_dir(args.storage, args.name)
     spec = StudySpec.load(directory)
-    outcomes = run_study(directory, address=args.address)
+    with study_lock(directory):
+        outcomes = run_study(directory, address=args.address)
     return report_outcomes(outcomes, spec.sweep.objective)

@@ -18,6 +18,7 @@ from study.arguments import (
     parse_names,
     parse_subjects,
 )
+from study.lock import study_lock
 from study.spec import StudySpec, study_dir
 from study.sweep import create_study, run_study
 from trainables.errors import ConfigError
@@ -147,8 +148,10 @@ def report_outcomes(outcomes: list[Any], objective: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     directory = study_dir(args.storage, args.name)
-    spec = create_study(spec_from_args(args), directory)
-    print(f"study '{spec.name}' saved in {directory}", flush=True)
-    outcomes = run_study(directory, address=args.address)
+    wanted = spec_from_args(args)  # flags checked before the lock or any file is made
+    with study_lock(directory):
+        spec = create_study(wanted, directory)
+        print(f"study '{spec.name}' saved in {directory}", flush=True)
+        outcomes = run_study(directory, address=args.address)
     print(f"study '{spec.name}' finished; `study report --name {spec.name}` writes the tables")
     return report_outcomes(outcomes, spec.sweep.objective)
