@@ -22,6 +22,7 @@ BASE = {
     "train": ["--data", "TMP/no-data", "--backbone", "synclr", "--out", "TMP/run"],
     "embed": ["--data", "TMP/no-data", "--backbones", "synclr", "--models-dir", "TMP/no-models"],
     "synth": ["--out", "TMP/twin"],
+    "download-models": ["--backbones", "synclr", "--models-dir", "TMP/no-models"],
 }  # fmt: skip
 
 HOSTILE = [
@@ -48,6 +49,8 @@ HOSTILE = [
     ("train", "--val-seed", ["-1", str(2**32)]),
     ("embed", "--batch-size", ["0", "-1", HUGE]),
     ("embed", "--workers", ["-1", HUGE]),
+    ("embed", "--backbones", ["synclr\nclip", "x" * 100_000]),
+    ("download-models", "--backbones", ["synclr\nclip"]),
     ("synth", "--subjects", ["1-99999999999", "0", "100", "4-2", GIANT, "١"]),
     ("synth", "--backbones", ["synclr\nclip"]),
 ]

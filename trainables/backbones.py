@@ -205,7 +205,8 @@ def get_backbone(name: str) -> Backbone:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ConfigError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES)}") from None
+        known = ", ".join(BACKBONES)
+        raise ConfigError(f"unknown backbone {name[:60]!r}; known: {known}") from None
 
 
 def parse_backbones(text: str) -> list[Backbone]:
@@ -215,7 +216,10 @@ def parse_backbones(text: str) -> list[Backbone]:
         raise ConfigError("no backbone given; use e.g. --backbones aligned_synclr,synclr")
     if names == ["all"]:
         return list(BACKBONES.values())
-    return [get_backbone(n) for n in dict.fromkeys(names)]
+    try:
+        return [get_backbone(n) for n in dict.fromkeys(names)]
+    except ConfigError as exc:
+        raise ConfigError(f"--backbones: {exc}") from None
 
 
 def check_files(backbones: list[Backbone], models_dir: Path) -> None:
