@@ -73,7 +73,7 @@ from trainables.backbones import get_backbone
 from trainables.embedding_store import MANIFEST as STORE_MANIFEST
 from trainables.embedding_store import SPLIT_FILES as STORE_FILES
 from trainables.embedding_store import StoreManifest, image_list_hash, write_store
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, DataError
 
 GENERATOR_VERSION = 2
 MAX_SYNTH_SUBJECT = 99  # folders sub-01..sub-99
@@ -849,3 +849,19 @@ def read_synth_manifest(root: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def check_synth_complete(root: Path) -> None:
+    """DataError if ``root`` is a synthetic tree whose `study synth` run did not finish."""
+    path = Path(root) / SYNTH_MANIFEST
+    if not path.is_file():
+        return
+    try:
+        complete = json.loads(path.read_bytes()).get("complete")
+    except (OSError, ValueError, AttributeError):
+        complete = None
+    if complete is not True:
+        raise DataError(
+            f"{path}: incomplete synthetic dataset (its `study synth` run did not finish, or this "
+            f"file is damaged); write it again with `study synth --out {root}`"
+        )

@@ -125,3 +125,41 @@ def test_synth_then_check_then_load(tmp_path: Path, capsys, fmt: str) -> None:
     assert data.n_channels == (17 if fmt == "osf" else 63)
     assert data.n_times == (100 if fmt == "osf" else 250)
     assert data.test.eeg.shape[1] == data.test.embeddings.shape[0]
+
+
+def test_check_refuses_a_synth_tree_whose_run_was_interrupted(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import study.synthetic
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study.synthetic, "write_embedding_store", interrupted)
+    out = tmp_path / "twin"
+    assert main(["synth", "--out", str(out), "--subjects", "1", "--no-images"]) == 130
+    capsys.readouterr()
+    assert main(["check", "--data", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {out / 'synthetic.json'}: incomplete synthetic dataset (its `study synth` run "
+        f"did not finish, or this file is damaged); write it again with `study synth --out {out}`\n"
+    )
+
+
+def test_check_refuses_a_store_whose_counts_disagree_with_the_images(
+    tmp_path: Path, capsys
+) -> None:
+    import json
+
+    import numpy as np
+
+    make_dataset(tmp_path)
+    store = tmp_path / "embeddings" / "synclr"
+    manifest = json.loads((store / "manifest.json").read_text())
+    (store / "manifest.json").write_text(json.dumps({**manifest, "n_train": 30}))
+    np.save(store / "train.npy", np.load(store / "train.npy")[:30])
+    assert main(["check", "--data", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "UNUSABLE: n_train is 30, but the dataset's train image list has 36" in captured.out
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from study.synthetic import check_synth_complete
 from trainables.dataset import (
     check_consistent_axes,
     dataset_images,
@@ -43,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_synth_complete(args.data)
     layout = find_layout(
         args.data,
         eeg_dir=args.eeg_dir,
