@@ -124,6 +124,17 @@ class StudySpec:
             raise ConfigError(f"backbones listed twice: {self.backbones}")
         self.data.validate()
         self.sweep.validate()
+        self._validate_spaces()
+
+    def _validate_spaces(self) -> None:
+        """Each saved (resolved) search space must be one (imported here: it pulls in torch)."""
+        from search_spaces import SearchSpace
+
+        for backbone, space in self.spaces.items():
+            try:
+                SearchSpace.from_dict(space)
+            except ConfigError as exc:
+                raise ConfigError(f"spaces.{backbone}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -177,6 +177,7 @@ def test_bad_sweep_done_file(
         ({"data": {"tune_subjects": [1, True]}}, "data.tune_subjects[1] must be an integer"),
         ({"data": {"root": 7}}, "data.root must be a string, got 7"),
         ({"spaces": {"synclr": "wide"}}, "spaces.synclr must be a mapping"),
+        ({"spaces": {"synclr": {"params": 5}}}, "spaces.synclr: search space"),
         ({"colour": "blue"}, "colour is not a known setting"),
     ],
 )
