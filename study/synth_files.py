@@ -71,7 +71,9 @@ def _file_facts_ok(facts: Any) -> bool:
 def read_previous_run(out: Path) -> PreviousRun:
     """The previous run's file list from ``out/synthetic.json``; refuses anything else."""
     path = out / SYNTH_MANIFEST
-    if path.is_symlink() or not path.is_file():
+    if path.is_symlink():
+        _refuse(path, LINK, out)
+    if not path.is_file():
         _refuse(out, f"folder is not empty and holds no {SYNTH_MANIFEST}", out)
     info = path.stat()
     if info.st_size > MAX_MANIFEST_BYTES:

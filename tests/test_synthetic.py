@@ -474,6 +474,14 @@ def _tamper_deep_link(tree: Path, outside: Path) -> str:
     return "eeg/sub-01/preprocessed_eeg_test.npy"
 
 
+def _tamper_manifest_link(tree: Path, outside: Path) -> str:
+    outside.mkdir()
+    (outside / "synthetic.json").write_bytes((tree / "synthetic.json").read_bytes())
+    (tree / "synthetic.json").unlink()
+    (tree / "synthetic.json").symlink_to(outside / "synthetic.json")
+    return "synthetic.json"
+
+
 def _tamper_extra_file(tree: Path, outside: Path) -> str:
     (tree / "eeg" / "sub-01" / "my_analysis.ipynb").write_text("{}")
     return "eeg/sub-01/my_analysis.ipynb"
@@ -504,6 +512,7 @@ def _tamper_replaced_file(tree: Path, outside: Path) -> str:
         _tamper_eeg_link,
         _tamper_images_link,
         _tamper_deep_link,
+        _tamper_manifest_link,
         _tamper_extra_file,
         _tamper_extra_folder,
         _tamper_modified_file,
