@@ -52,3 +52,31 @@ def test_train_refuses_an_unknown_override(
     assert code == 2
     assert "learning_rate" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def _train(twin: Path, out: Path, *overrides: str) -> int:
+    return main(["train", "--data", str(twin), "--backbone", "synclr", "--subject", "1",
+                 "--out", str(out), "epochs=1", "batch_size=64", *overrides])  # fmt: skip
+
+
+def test_train_refuses_a_non_empty_folder_it_did_not_write(
+    twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "config.yaml").write_text("my own notes\n")
+    assert _train(twin, out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: --out is not empty") and err.count("\n") == 1
+    assert [p.name for p in out.iterdir()] == ["config.yaml"]
+    assert (out / "config.yaml").read_text() == "my own notes\n"
+    (tmp_path / "file").write_text("x")
+    assert _train(twin, tmp_path / "file") == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_train_reruns_into_its_own_earlier_output(twin: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _train(twin, out) == 0
+    assert _train(twin, out, "seed=3") == 0
+    assert TrainConfig.load(out / "config.yaml").seed == 3

@@ -7,10 +7,14 @@ from pathlib import Path
 
 from study.arguments import MAX_SUBJECT, SEED_HIGH, check_numbers
 from study.final import load_train_config
+from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
 from trainables.dataset import load_decoding_data
+from trainables.errors import ConfigError
 from trainables.layout import find_layout
 from trainables.training import train
+
+RUN_MARKER = "study-train.json"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="TrainConfig YAML/JSON, or an export-best file (--backbone picked)",
     )
-    parser.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/train"),
+        help=f"output folder: new, empty, or an earlier `study train` output (has {RUN_MARKER})",
+    )
     parser.add_argument(
         "--val",
         choices=["concepts", "images", "none"],
@@ -51,10 +60,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def check_out_folder(out: Path) -> None:
+    """Refuse an --out that exists and is neither empty nor an earlier `study train` output."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / RUN_MARKER).is_file():
+        raise ConfigError(
+            f"{out}: --out is not empty and holds no {RUN_MARKER} (not a `study train` output); "
+            "refusing to write into it: choose a new or empty folder"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     check_numbers(args, {"subject": (1, MAX_SUBJECT), "val_seed": (0, SEED_HIGH)})
     config = load_train_config(args.config, args.backbone) if args.config else TrainConfig()
     config = config.with_overrides(args.overrides)
+    out = Path(args.out)
+    check_out_folder(out)
     layout = find_layout(args.data)
     data = load_decoding_data(
         layout,
@@ -65,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
         include_test=args.test,
         cache_dir=args.cache_dir,
     )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    save_json_atomic(
+        out / RUN_MARKER,
+        {"written_by": "study train", "backbone": args.backbone, "subjects": args.subject},
+    )
     config.save(out / "config.yaml")
     print(
         f"training on {data.train.eeg.shape[1]} images x {len(data.train.subjects)} subject(s), "
