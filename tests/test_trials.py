@@ -31,3 +31,14 @@ def test_newest_state_is_chosen_by_its_timestamp_name_not_mtime(tmp_path: Path) 
     assert [(t.trial_id, t.status) for t in trials] == [("a", "TERMINATED"), ("b", "TERMINATED")]
     assert trials[0].epochs == 1 and trials[0].best("val_top1", "max")["val_top1"] == 0.5
     assert trials[1].history.empty and trials[1].best("val_top1", "max") is None
+
+
+def test_a_cut_line_inside_the_history_is_skipped_not_refused(tmp_path: Path) -> None:
+    """A killed trial leaves a cut line; its restored run appends the next rows after it."""
+    _state(tmp_path / "experiment_state-2026-11-29_12-01-30.json", [("a", "TERMINATED")])
+    (tmp_path / "a").mkdir()
+    rows = [{"training_iteration": i, "val_top1": i / 10, "val_loss": 1.0} for i in (1, 2)]
+    cut = json.dumps(rows[0]) + "\n" + '{"training_iter' + json.dumps(rows[1]) + "\n"
+    (tmp_path / "a" / "result.json").write_text(cut + json.dumps(rows[1]) + "\n")
+    [trial] = read_trials(tmp_path)
+    assert trial.epochs == 2 and trial.best("val_top1", "max")["val_top1"] == 0.2
