@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reports.study_results import StudyResults
+from reports.study_results import StudyResults, data_roots
 from reports.tables import Table
 from study.validation import validated
 from trainables.eeg_files import FORMAT_LABELS
@@ -81,6 +81,14 @@ def _sfreq_from_times(n_times: Any, times_s: Any) -> float | None:
     return (int(n_times) - 1) / span if span > 0 else None
 
 
+def _roots_text(results: StudyResults) -> str:
+    """The data root; the sweep's and the final's when the final used another one."""
+    roots = data_roots(results.spec, results.final)
+    if len(roots) == 2:
+        return f"{roots[0]} (sweep); {roots[1]} (final runs)"
+    return roots[0] if roots else NOT_RECORDED
+
+
 def _data_items(results: StudyResults) -> list[tuple[str, str]]:
     final_data = results.final.data if results.final is not None else {}
     cached = cached_eeg_facts(results) or {}
@@ -110,7 +118,7 @@ def _data_items(results: StudyResults) -> list[tuple[str, str]]:
         f"training EEG: mean of {train_reps or '?'} repetitions per image; test EEG: {test_text}"
     )
     return [
-        ("data root", results.spec.data.root or NOT_RECORDED),
+        ("data root", _roots_text(results)),
         ("data release/format", FORMAT_LABELS.get(fmt, fmt) if fmt else NOT_RECORDED),
         ("channels", channel_text),
         ("sampling rate", sampling),

@@ -148,8 +148,23 @@ def load_study(storage: Path, name: str) -> StudyResults:
         spec=spec,
         trials=trials,
         final=final,
-        synthetic=read_synthetic_manifest(Path(spec.data.root)) if spec.data.root else None,
+        synthetic=_synthetic(data_roots(spec, final)),
     )
+
+
+def data_roots(spec: StudySpec, final: FinalResults | None) -> list[str]:
+    """The data roots the study's numbers came from: the sweep's and the final's (if other)."""
+    roots = [spec.data.root] if spec.data.root else []
+    final_root = final.data.get("root") if final is not None else None
+    if isinstance(final_root, str) and final_root not in roots:
+        roots.append(final_root)
+    return roots
+
+
+def _synthetic(roots: list[str]) -> dict[str, Any] | None:
+    """The first synthetic.json among ``roots``: any synthetic data used gets the banner."""
+    manifests = (read_synthetic_manifest(Path(root)) for root in roots)
+    return next((m for m in manifests if m is not None), None)
 
 
 def load_final(final_dir: Path) -> FinalResults:

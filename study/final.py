@@ -157,7 +157,8 @@ def _subject_list(layout: DataLayout, subjects: Sequence[int] | None) -> list[in
 
 
 def _study_spec(study_dir: Path, configs: dict[str, dict[str, Any]], data_root: Path | None):
-    """The study's spec; a configs-only final gets one written (backbones, no search spaces)."""
+    """The study's spec; a configs-only final gets a new one (backbones, no search spaces),
+    which the caller saves only once the data passed the checks."""
     if (study_dir / SPEC_FILE).is_file():
         return StudySpec.load(study_dir)
     if data_root is None:
@@ -169,13 +170,15 @@ def _study_spec(study_dir: Path, configs: dict[str, dict[str, Any]], data_root: 
         provenance=provenance(),
     )
     spec.validate()
-    spec.save(study_dir)
     return spec
 
 
-def _check_same_settings(path: Path, settings: dict[str, Any]) -> None:
+def _check_same_settings(path: Path, settings: dict[str, Any], root: Path) -> None:
     saved = yaml.safe_load(path.read_text()) or {}
     changed = [key for key in SETTINGS if saved.get(key) != settings[key]]
+    data = saved.get("data") if isinstance(saved.get("data"), dict) else {}
+    if data.get("root") not in (None, str(root)):  # older finals did not record it
+        changed.append(f"data ({data['root']})")
     if changed:
         raise ConfigError(
             f"{path}: final runs with other {', '.join(changed)} exist; "
@@ -263,6 +266,7 @@ def run_final(
     if not configs:
         raise ConfigError("no backbone configs to train")
     configs = {b: TrainConfig.from_dict(dict(c)).to_dict() for b, c in configs.items()}
+    new_study = not (study_dir / SPEC_FILE).is_file()
     spec = _study_spec(study_dir, configs, data_root)
     root = Path(data_root or spec.data.root).expanduser().resolve()
     layout = find_layout(root)
@@ -274,23 +278,28 @@ def run_final(
     final_dir = study_dir / FINAL_DIR
     settings = {"protocol": protocol, "seeds": seed_list, "subjects": subjects, "configs": configs}
     spec_path = final_dir / FINAL_SPEC
+    document = None
     if spec_path.is_file():
-        _check_same_settings(spec_path, settings)
-        finished = _finished(final_dir, runs)
-        if finished is not None:
-            print(f"[final] finished before: {len(finished)} runs in {final_dir}", flush=True)
-            return finished
-    else:
+        _check_same_settings(spec_path, settings, root)
+    else:  # the preflight: stores and the first run's data load before anything is saved
         _check_stores(layout, configs)
         cache_dir = Path(spec.data.cache_dir) if spec.data.cache_dir else None
         first = next(iter(configs))
         data = load_run_data(layout, first, subjects[0], protocol, subjects, cache_dir)
         document = {
             **settings,
-            "data": data.protocol,
+            "data": {**data.protocol, "root": str(root)},
             "source": source or {"configs": "passed to run_final"},
             "provenance": provenance(),
         }
+    if new_study:
+        spec.save(study_dir)
+    if document is None:
+        finished = _finished(final_dir, runs)
+        if finished is not None:
+            print(f"[final] finished before: {len(finished)} runs in {final_dir}", flush=True)
+            return finished
+    else:
         final_dir.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(document, sort_keys=False)
         atomic_write(spec_path, lambda tmp: tmp.write_text(text))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -376,3 +378,74 @@ def test_a_command_that_fails_before_saving_leaves_no_study_folder(
     command = ["sweep", "--data", str(twin), "--backbones", "nope", "--name", "x"]
     assert main([*command, "--storage", str(storage)]) == 2
     assert not (storage / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("backbone", "data", "extra", "message"),
+    [
+        ("synclr", "bad", [], "bad"),
+        ("synclr", "twin", ["--subjects", "7"], r"no EEG for subject\(s\) \[7\]"),
+        ("dino", "twin", [], "dino"),
+    ],
+)
+def test_a_failed_configs_only_final_saves_nothing(
+    twin: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    backbone: str,
+    data: str,
+    extra: list[str],
+    message: str,
+) -> None:
+    configs = tmp_path / "best.yaml"
+    config = {"config": TrainConfig(epochs=1).to_dict()}
+    configs.write_text(yaml.safe_dump({"backbones": {backbone: config}}))
+    root = twin if data == "twin" else tmp_path / data
+    storage = tmp_path / "studies"
+    command = ["final", "--name", "fin", "--storage", str(storage), "--configs", str(configs)]
+    assert main([*command, "--data", str(root), *extra]) == 2
+    assert re.search(message, one_line_error(capsys))
+    assert not (storage / "fin").exists()
+
+
+def test_the_report_follows_the_data_the_final_used(
+    twin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from reports.protocol import protocol_table, synthetic_banner
+    from reports.study_results import load_study
+    from study import final
+    from trainables import final_run
+
+    for name in ("init_ray", "_tuner", "fit_checked"):  # no training: only what is saved
+        monkeypatch.setattr(final, name, lambda *a, **k: None)
+    monkeypatch.setattr(final_run, "make_final_trainable", lambda *a, **k: None)
+    configs = tmp_path / "best.yaml"
+    config = {"config": TrainConfig(epochs=1).to_dict()}
+    configs.write_text(yaml.safe_dump({"backbones": {"synclr": config}}))
+    storage, bad = tmp_path / "studies", tmp_path / "bad"
+    bad.mkdir()
+    command = ["final", "--name", "fin", "--storage", str(storage), "--configs", str(configs)]
+    assert main([*command, "--data", str(bad)]) == 2
+    assert main([*command, "--data", str(twin), "--subjects", "1"]) == 0
+    assert StudySpec.load(storage / "fin").data.root == str(twin.resolve())
+    saved = yaml.safe_load((storage / "fin" / "final" / "final.yaml").read_text())
+    assert saved["data"]["root"] == str(twin.resolve())
+    results = load_study(storage, "fin")
+    assert synthetic_banner(results) is not None
+    assert dict(protocol_table(results).rows)["data root"] == str(twin.resolve())
+
+    real = tmp_path / "real"  # a sweep on other (real) data, the final on the twin
+    shutil.copytree(twin, real, ignore=shutil.ignore_patterns("synthetic.json", ".study-cache"))
+    spec = StudySpec.load(storage / "fin")
+    spec.data.root = str(real)
+    spec.save(storage / "fin")
+    results = load_study(storage, "fin")
+    assert synthetic_banner(results) is not None
+    rows = dict(protocol_table(results).rows)
+    assert rows["data root"] == f"{real} (sweep); {twin.resolve()} (final runs)"
+    capsys.readouterr()
+    assert main([*command, "--data", str(real), "--subjects", "1"]) == 2
+    assert "final runs with other data" in one_line_error(capsys)
