@@ -121,3 +121,14 @@ def test_zero_byte_model_file_is_one_line_naming_it(
     assert main([*argv, "--models-dir", str(models)]) == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {models / 'synclr_vit_b_16.pth'}: empty model file (0 bytes)")
+
+
+@pytest.mark.parametrize("command", ["status", "resume", "report", "export-best"])
+def test_too_long_study_name_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    extra = ["--out", str(tmp_path / "best.yaml")] if command == "export-best" else []
+    code = main([command, "--storage", str(tmp_path), "--name", "n" * 300, *extra])
+    assert code == 2
+    assert "n" * 300 in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
