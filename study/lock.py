@@ -8,6 +8,7 @@ the error message. The descriptor is not inherited by child processes (Ray's inc
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -31,7 +32,12 @@ def _holder(path: Path) -> str:
 def _acquire(path: Path) -> int:
     """An open descriptor of ``path`` holding its lock (retried if the file was replaced)."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise ConfigError(f"{path}: a symbolic link; refusing to write through it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

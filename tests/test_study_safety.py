@@ -371,6 +371,16 @@ def test_two_sweeps_started_together_create_the_study_once(twin: Path, tmp_path:
     assert (storage / "race" / "study.yaml").is_file()
 
 
+def test_a_lock_file_planted_as_a_symlink_is_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / ".lock").symlink_to(victim)
+    with pytest.raises(ConfigError, match="symbolic link"), study_lock(tmp_path / "study"):
+        pass
+    assert victim.read_text() == "precious"
+
+
 def test_a_command_that_fails_before_saving_leaves_no_study_folder(
     twin: Path, tmp_path: Path
 ) -> None:
