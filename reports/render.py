@@ -170,16 +170,46 @@ def _manifest_files(out_dir: Path) -> list[str] | None:
     return [f for f in files if not PurePosixPath(f).is_absolute() and ".." not in f.split("/")]
 
 
+def _legacy_report_files(out_dir: Path) -> list[str] | None:
+    """The files of a report written before manifests existed (None: not such a folder).
+
+    Recognised only when it holds ``report.json`` and nothing but the names a report writes:
+    report.md/.tex/.json, ``csv/*.csv`` and ``figures/*.png``, with no links.
+    """
+    folders = {CSV_DIR: ".csv", "figures": ".png"}
+    if not (out_dir / JSON_FILE).is_file():
+        return None
+    names = []
+    for path in sorted(out_dir.rglob("*")):
+        relative = path.relative_to(out_dir).as_posix()
+        if path.is_symlink():
+            return None
+        if path.is_dir():
+            if relative not in folders:
+                return None
+            continue
+        folder = PurePosixPath(relative).parent.as_posix()
+        known = relative in (MARKDOWN_FILE, LATEX_FILE, JSON_FILE)
+        known |= folder in folders and relative.endswith(folders[folder])
+        if not known:
+            return None
+        names.append(relative)
+    return names
+
+
 def claim_out_dir(out_dir: Path) -> list[str]:
     """Make ``out_dir`` a report folder; return the files its previous report listed.
 
     A new or empty folder is claimed with a manifest before anything else is written (a report
-    that fails halfway can be rerun); a non-empty folder without a manifest written by
-    `study report` is someone else's and is refused, so no file of theirs is overwritten.
+    that fails halfway can be rerun); so is a report folder written before manifests existed.
+    Any other non-empty folder without a manifest written by `study report` is someone else's
+    and is refused, so no file of theirs is overwritten.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir}: the report folder (--out) is a file")
     previous = _manifest_files(out_dir) if out_dir.is_dir() else None
+    if previous is None and out_dir.is_dir():
+        previous = _legacy_report_files(out_dir)
     if previous is None and out_dir.is_dir() and any(out_dir.iterdir()):
         raise ConfigError(
             f"{out_dir}: not empty and not a report folder (no {REPORT_MANIFEST} written by "

@@ -16,6 +16,7 @@ from reports.report import generate_report
 from reports.study_results import load_study
 from study.cli import main
 from tests.test_reports import BACKBONES, make_study
+from trainables.errors import ConfigError
 
 STUDY = "demo"
 
@@ -301,6 +302,20 @@ def test_report_refuses_a_foreign_folder(study: Path, capsys: pytest.CaptureFixt
     (out / "report.md").unlink()
     (out / "notes").write_text("x")
     run_cli(["report", *storage_args(study), "--out", str(out / "notes")], capsys)
+
+
+def test_report_rewrites_a_folder_written_before_manifests(study: Path, tmp_path: Path) -> None:
+    """A report folder from before report_manifest.json existed is still the tool's own."""
+    out = tmp_path / "out"
+    generate_report(load_study(study, STUDY), out)
+    (out / REPORT_MANIFEST).unlink()
+    generate_report(load_study(study, STUDY), out)
+    assert (out / REPORT_MANIFEST).is_file()
+    (out / REPORT_MANIFEST).unlink()
+    (out / "figures" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not a report folder"):
+        generate_report(load_study(study, STUDY), out)
+    assert (out / "figures" / "notes.txt").read_text() == "mine"
 
 
 def test_report_rewrites_its_own_folder(study: Path, tmp_path: Path) -> None:

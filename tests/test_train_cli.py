@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from study.cli import main
+from study.commands.train import RUN_MARKER
 from study.synthetic import SynthConfig, write_dataset
 from trainables.config import TrainConfig
 
@@ -80,3 +81,6 @@ def test_train_reruns_into_its_own_earlier_output(twin: Path, tmp_path: Path) ->
     assert _train(twin, out) == 0
     assert _train(twin, out, "seed=3") == 0
     assert TrainConfig.load(out / "config.yaml").seed == 3
+    (out / RUN_MARKER).unlink()  # an output written before the marker existed is still its own
+    assert _train(twin, out, "seed=4") == 0
+    assert TrainConfig.load(out / "config.yaml").seed == 4

@@ -10,7 +10,7 @@ from study.final import load_train_config
 from trainables.atomic import save_json_atomic
 from trainables.config import TrainConfig
 from trainables.dataset import load_decoding_data
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, UserError
 from trainables.layout import find_layout
 from trainables.training import train
 
@@ -60,11 +60,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _earlier_output(out: Path) -> bool:
+    """Empty, or what `study train` wrote before it left a marker: a readable config.yaml, a
+    tensorboard/ folder and perhaps checkpoints/, nothing else."""
+    contents = {p.name: p for p in out.iterdir()}
+    if not contents:
+        return True
+    own = {"config.yaml": Path.is_file, "tensorboard": Path.is_dir, "checkpoints": Path.is_dir}
+    if not {"config.yaml", "tensorboard"} <= set(contents) or not all(
+        name in own and not path.is_symlink() and own[name](path) for name, path in contents.items()
+    ):
+        return False
+    try:
+        TrainConfig.load(out / "config.yaml")
+    except UserError:
+        return False
+    return True
+
+
 def check_out_folder(out: Path) -> None:
     """Refuse an --out that exists and is neither empty nor an earlier `study train` output."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / RUN_MARKER).is_file():
+    if out.is_dir() and not (out / RUN_MARKER).is_file() and not _earlier_output(out):
         raise ConfigError(
             f"{out}: --out is not empty and holds no {RUN_MARKER} (not a `study train` output); "
             "refusing to write into it: choose a new or empty folder"
