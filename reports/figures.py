@@ -22,8 +22,8 @@ from reports.tables import (  # noqa: E402
     split_similarities,
     subject_means,
 )
-from trainables.atomic import atomic_write  # noqa: E402
-from trainables.ranking import TOP_KS  # noqa: E402
+from trainables.common.atomic import atomic_write  # noqa: E402
+from trainables.models.ranking import TOP_KS  # noqa: E402
 
 DPI = 120
 ALIGNED_COLOR = "tab:orange"

@@ -10,10 +10,10 @@ from typing import Any
 from reports.study_results import StudyResults, data_roots
 from reports.tables import Table
 from study.validation import validated
-from trainables.eeg_files import FORMAT_LABELS
-from trainables.errors import UserError
-from trainables.layout import find_layout
-from trainables.prepared_cache import MANIFEST, default_cache_dir, entry_dir
+from trainables.common.errors import UserError
+from trainables.things_eeg2.eeg_files import FORMAT_LABELS
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.prepared_cache import MANIFEST, default_cache_dir, entry_dir
 
 NOT_RECORDED = "not recorded"
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from reports.tables import Table
-from trainables.atomic import atomic_write, save_json_atomic
-from trainables.errors import ConfigError
+from trainables.common.atomic import atomic_write, save_json_atomic
+from trainables.common.errors import ConfigError
 
 MARKDOWN_FILE = "report.md"
 LATEX_FILE = "report.tex"

@@ -14,7 +14,7 @@ from reports.trials import TrialRecord, last_checkpoint, read_trials
 from study.spec import StudySpec
 from study.spec import study_dir as resolve_study_dir
 from study.validation import validated
-from trainables.errors import ConfigError, DataError
+from trainables.common.errors import ConfigError, DataError
 
 FINAL_DIR = "final"
 FINAL_SPEC = "final.yaml"

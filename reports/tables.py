@@ -11,7 +11,7 @@ import numpy as np
 from reports.stats import WILCOXON_MIN_N, paired_difference
 from reports.study_results import FinalResults, FinalRun, StudyResults
 from reports.trials import FAILED, FINISHED, TrialRecord
-from trainables.ranking import TOP_KS, top_k_hits
+from trainables.models.ranking import TOP_KS, top_k_hits
 
 if TYPE_CHECKING:
     from reports.importance import Importances

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from study.validation import validated_json
-from trainables.errors import DataError
+from trainables.common.errors import DataError
 
 FINISHED = "TERMINATED"
 FAILED = "ERROR"

@@ -19,7 +19,7 @@ from search_spaces.spec import (
     parse_fixed,
     parse_overrides,
 )
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 SEED = SearchSpace(
     name="seed",

@@ -11,8 +11,8 @@ from typing import Any, ClassVar, Self
 
 import yaml
 
-from trainables.atomic import atomic_write
-from trainables.errors import ConfigError
+from trainables.common.atomic import atomic_write
+from trainables.common.errors import ConfigError
 
 Number = int | float
 Scalar = int | float | str | bool

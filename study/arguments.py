@@ -11,7 +11,7 @@ import argparse
 import math
 import re
 
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 MAX_SUBJECT = 999  # THINGS-EEG2 has 10 subjects; folders are sub-01, sub-02, ...
 MAX_SEEDS = 1000  # final runs per backbone and subject

@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-from trainables.errors import UserError
+from trainables.common.errors import UserError
 
 COMMANDS = [
     "synth",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from study.spec import DataSettings, StudySpec, SweepSettings, study_dir
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 DEMO_BACKBONES = ["synclr", "aligned_synclr"]
 

@@ -21,11 +21,12 @@ from study.provenance import provenance
 from study.ray_runtime import fit_checked, init_ray, restore_tuner
 from study.spec import SPEC_FILE, DataSettings, StudySpec
 from study.trust import check_restore
-from trainables.atomic import atomic_write
-from trainables.config import TrainConfig
-from trainables.errors import ConfigError, DataError
-from trainables.final_run import PROTOCOLS, load_run_data, train_subjects
-from trainables.layout import DataLayout, find_layout
+from trainables.common.atomic import atomic_write
+from trainables.common.errors import ConfigError, DataError
+from trainables.things_eeg2.layout import DataLayout, find_layout
+from trainables.things_eeg2.loader import load_run_data
+from trainables.things_eeg2.splits import PROTOCOLS, train_subjects
+from trainables.training.config import TrainConfig
 
 TRAIN_FIELDS = tuple(TrainConfig().to_dict())
 SETTINGS = ("protocol", "seeds", "subjects", "configs")
@@ -303,7 +304,7 @@ def run_final(
         final_dir.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(document, sort_keys=False)
         atomic_write(spec_path, lambda tmp: tmp.write_text(text))
-    from trainables.final_run import make_final_trainable
+    from trainables.tune.final_trainable import make_final_trainable
 
     check_restore(study_dir, final_dir / FINAL_RUNS)  # before Ray starts
     init_ray(address)
@@ -319,7 +320,7 @@ def run_final(
 
 def _check_stores(layout: DataLayout, configs: dict[str, dict[str, Any]]) -> None:
     """Every backbone's embedding store must match the dataset's image lists."""
-    from trainables.dataset import dataset_images, load_dataset_store
+    from trainables.things_eeg2.loader import dataset_images, load_dataset_store
 
     images = dataset_images(layout)
     for backbone in configs:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 LOCK_FILE = ".lock"
 

@@ -13,13 +13,13 @@ from study.ray_runtime import fit_checked, init_ray, restore_tuner
 from study.spec import SPEC_FILE, StudySpec
 from study.trust import check_restore
 from study.validation import validated_json
-from trainables.atomic import save_json_atomic
-from trainables.config import TrainConfig
-from trainables.dataset import dataset_images, load_dataset_store, load_decoding_data
-from trainables.decoding_data import DecodingData
-from trainables.errors import ConfigError, DataError
-from trainables.layout import find_layout
-from trainables.shared_eeg import SharedEEGData, share_eeg
+from trainables.common.atomic import save_json_atomic
+from trainables.common.errors import ConfigError, DataError
+from trainables.things_eeg2.decoding_data import DecodingData
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.loader import dataset_images, load_dataset_store, load_decoding_data
+from trainables.training.config import TrainConfig
+from trainables.tune.shared_data import SharedEEGData, share_eeg
 
 DONE_FILE = "sweep_done.json"
 
@@ -170,7 +170,7 @@ def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:
 
 def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> SweepOutcome:
     """Sweep one backbone to completion (continuing an interrupted sweep when there is one)."""
-    from trainables.ray_trainable import make_trainable
+    from trainables.tune.trainable import make_trainable
 
     backbone = data.backbone
     trainable = make_trainable(data, cpus=spec.sweep.cpus_per_trial, gpus=spec.sweep.gpus_per_trial)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
-from trainables.errors import ConfigError
-from trainables.prepared_cache import CACHE_DIR_NAME
+from trainables.common.errors import ConfigError
+from trainables.things_eeg2.prepared_cache import CACHE_DIR_NAME
 
 SYNTH_MANIFEST = "synthetic.json"
 TREE_FOLDERS = ("eeg", "images", "embeddings")
@@ -149,8 +149,11 @@ class _Inventory:
         previous = self.previous
         if rel in previous.files:
             if previous.complete and not _unchanged(st, previous.files[rel]):
-                self.refuse(rel, f"changed since `study synth` wrote it ({SYNTH_MANIFEST} "
-                            "records another size or modification time)")
+                self.refuse(
+                    rel,
+                    f"changed since `study synth` wrote it ({SYNTH_MANIFEST} "
+                    "records another size or modification time)",
+                )
         elif previous.complete or not _leftover_of(entry.name, rel_dir, self.listed):
             self.refuse(rel, f"not written by `study synth` (not listed in {SYNTH_MANIFEST})")
         if not previous.complete and st.st_mtime_ns < previous.manifest_mtime_ns:

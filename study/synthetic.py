@@ -68,12 +68,12 @@ from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter1d
 
 from study.synth_files import SYNTH_MANIFEST, clear_previous_run, file_facts, make_parent_dirs
-from trainables.atomic import atomic_write, save_json_atomic
-from trainables.backbones import get_backbone
-from trainables.embedding_store import MANIFEST as STORE_MANIFEST
-from trainables.embedding_store import SPLIT_FILES as STORE_FILES
-from trainables.embedding_store import StoreManifest, image_list_hash, write_store
-from trainables.errors import ConfigError, DataError
+from trainables.common.atomic import atomic_write, save_json_atomic
+from trainables.common.errors import ConfigError, DataError
+from trainables.embedding.backbones import get_backbone
+from trainables.embedding.store import MANIFEST as STORE_MANIFEST
+from trainables.embedding.store import SPLIT_FILES as STORE_FILES
+from trainables.embedding.store import StoreManifest, image_list_hash, write_store
 
 GENERATOR_VERSION = 2
 MAX_SYNTH_SUBJECT = 99  # folders sub-01..sub-99

@@ -27,8 +27,8 @@ import os
 import stat
 from pathlib import Path
 
-from trainables.atomic import atomic_write
-from trainables.errors import ConfigError, DataError
+from trainables.common.atomic import atomic_write
+from trainables.common.errors import ConfigError, DataError
 
 STATE_SUFFIXES = (".json", ".pkl")
 STATE_GLOB = "experiment_state-*.json"

@@ -12,7 +12,7 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from trainables.errors import ConfigError, UserError
+from trainables.common.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter, ValidationError

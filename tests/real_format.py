@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from study.synthetic import OSF_CHANNELS
-from trainables.embedding_store import StoreManifest, image_list_hash, write_store
+from trainables.embedding.store import StoreManifest, image_list_hash, write_store
 
 
 def write_format_a(path: Path, content: dict) -> Path:

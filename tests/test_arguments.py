@@ -8,7 +8,7 @@ import pytest
 
 from study.arguments import MAX_SUBJECT, check_numbers, parse_names, parse_subjects
 from study.cli import main
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 HUGE = "1000000000000"  # 10**12
 GIANT = "9" * 4000  # still an int to argparse (its limit is 4300 digits)

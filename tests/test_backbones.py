@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from trainables.backbones import (
+from trainables.common.errors import ConfigError, DataError
+from trainables.embedding.backbones import (
     BACKBONES,
     DREAMSIM_TYPES,
     check_files,
     get_backbone,
     parse_backbones,
 )
-from trainables.errors import ConfigError, DataError
 
 EXPECTED_DIMS = {
     "synclr": 768,

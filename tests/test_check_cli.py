@@ -98,8 +98,8 @@ def test_missing_data_folder_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["osf", "nice"])
 def test_synth_then_check_then_load(tmp_path: Path, capsys, fmt: str) -> None:
-    from trainables.dataset import load_decoding_data
-    from trainables.layout import find_layout
+    from trainables.things_eeg2.layout import find_layout
+    from trainables.things_eeg2.loader import load_decoding_data
 
     out = tmp_path / "twin"
     assert (

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from trainables.cpu_memory import retain_freed_memory
+from trainables.training.cpu_memory import retain_freed_memory
 
 REFAULTS = """
 import resource, sys
 import numpy as np
-from trainables.cpu_memory import retain_freed_memory
+from trainables.training.cpu_memory import retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory()
 for _ in range(2):  # warm up: the heap grows once

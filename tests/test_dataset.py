@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from tests.real_format import eeg_content, make_dataset, write_format_a
-from trainables.dataset import load_decoding_data
-from trainables.embedding_store import load_store
-from trainables.errors import ConfigError, DataError
-from trainables.layout import find_layout
-from trainables.prepared_cache import load_prepared
+from trainables.common.errors import ConfigError, DataError
+from trainables.embedding.store import load_store
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.loader import load_decoding_data
+from trainables.things_eeg2.prepared_cache import load_prepared
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-import trainables.image_embedding as image_embedding
+import trainables.embedding.embed as image_embedding
 from study.cli import main
 from tests.model_fixtures import SUPPORTED_TYPES, shared_random_models
-from trainables.backbones import get_backbone
-from trainables.embedding_store import image_list_hash, load_store
-from trainables.image_embedding import EmbedSettings, embed_backbone
+from trainables.embedding.backbones import get_backbone
+from trainables.embedding.embed import EmbedSettings, embed_backbone
+from trainables.embedding.store import image_list_hash, load_store
 
 TRAIN = [
     "training_images/00001_aardvark/aardvark_01b.jpg",

@@ -16,11 +16,13 @@ from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study
 from study.synthetic import SynthConfig, write_dataset
 from tests.toy_data import toy_data
-from trainables.config import TrainConfig
-from trainables.errors import ConfigError
-from trainables.final_run import load_run_data, train_subjects
-from trainables.layout import find_layout
-from trainables.training import TEST_SIMILARITY_FILE, train
+from trainables.common.errors import ConfigError
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.loader import load_run_data
+from trainables.things_eeg2.splits import train_subjects
+from trainables.training.checkpoints import TEST_SIMILARITY_FILE
+from trainables.training.config import TrainConfig
+from trainables.training.loop import train
 
 BACKBONES = ["synclr", "aligned_synclr"]
 TINY_TRAIN = {"batch_size": 64, "latent_dim": 32, "warmup_encoder": 1, "warmup_projector": 1}

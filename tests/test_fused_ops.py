@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainables import fused_ops
-from trainables.fused_ops import (
+from trainables.models import fused_ops
+from trainables.models.fused_ops import (
     COMPILED_ELU_MIN_SIZE,
     Dropout,
     compose_kernels,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from trainables.backbones import get_backbone
-from trainables.config import TrainConfig
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
+from trainables.embedding.backbones import get_backbone
+from trainables.training.config import TrainConfig
 
 STUDY_COMMANDS = {
     "sweep": ["--data", "DATA", "--backbones", "synclr"],

@@ -16,7 +16,7 @@ from reports.report import generate_report
 from reports.study_results import load_study
 from study.cli import main
 from tests.test_reports import BACKBONES, make_study
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 STUDY = "demo"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.real_format import make_dataset, write_format_a
-from trainables.embedding_store import image_list_hash
-from trainables.errors import DataError
-from trainables.images import concept_name, read_images
+from trainables.common.errors import DataError
+from trainables.embedding.store import image_list_hash
+from trainables.things_eeg2.images import concept_name, read_images
 
 
 def test_folders_give_sorted_relative_paths_and_concepts(tmp_path: Path) -> None:

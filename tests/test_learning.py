@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from study.synthetic import SynthConfig, write_dataset
-from trainables.config import TrainConfig
-from trainables.dataset import load_decoding_data
-from trainables.layout import find_layout
-from trainables.training import train
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.loader import load_decoding_data
+from trainables.training.config import TrainConfig
+from trainables.training.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainables.loss import MAX_LOGIT_SCALE, clamp_logit_scale_, info_nce
-from trainables.metrics import per_subject_top1, retrieval_metrics
-from trainables.ranking import pessimistic_ranks, top_k_hits
+from trainables.models.loss import MAX_LOGIT_SCALE, clamp_logit_scale_, info_nce
+from trainables.models.metrics import per_subject_top1, retrieval_metrics
+from trainables.models.ranking import pessimistic_ranks, top_k_hits
 
 
 def _unit(*shape: int, seed: int) -> torch.Tensor:

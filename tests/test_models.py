@@ -7,14 +7,10 @@ import copy
 import pytest
 import torch
 
-from trainables.errors import ConfigError
-from trainables.models import (
-    ENCODERS,
-    EncoderSpec,
-    build_encoder,
-    build_model,
-    resolve_variant,
-)
+from trainables.common.errors import ConfigError
+from trainables.models.head import build_model
+from trainables.models.registry import ENCODERS, build_encoder, resolve_variant
+from trainables.models.spec import EncoderSpec
 
 SHAPES = {"nice": (63, 250), "nice_100hz": (17, 100)}
 

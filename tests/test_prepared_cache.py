@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 
 from tests.real_format import eeg_content, write_format_a, write_format_b
-from trainables import prepared_cache
-from trainables.errors import DataError
-from trainables.prepared_cache import MANIFEST, default_cache_dir, entry_dir, load_prepared
+from trainables.common.errors import DataError
+from trainables.things_eeg2 import prepared_cache
+from trainables.things_eeg2.prepared_cache import (
+    MANIFEST,
+    default_cache_dir,
+    entry_dir,
+    load_prepared,
+)
 
 
 @pytest.fixture

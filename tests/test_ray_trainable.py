@@ -8,8 +8,8 @@ import pytest
 from ray import tune
 
 from tests.toy_data import toy_data
-from trainables.ray_trainable import RayReporter, make_trainable
-from trainables.training import load_checkpoint
+from trainables.training.checkpoints import load_checkpoint
+from trainables.tune.trainable import RayReporter, make_trainable
 
 CONFIG = {
     "epochs": 4,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.real_format import write_format_a
-from trainables.errors import DataError
-from trainables.safe_pickle import load_npy_object, safe_load, safe_loads
+from trainables.common.errors import DataError
+from trainables.things_eeg2.safe_pickle import load_npy_object, safe_load, safe_loads
 
 
 class _Payload:

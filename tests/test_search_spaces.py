@@ -25,7 +25,7 @@ from search_spaces import (
     resolve,
     sample_config,
 )
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -89,7 +89,7 @@ def test_wide_preset_covers_the_issue_ranges() -> None:
 
 
 def test_tunable_fields_match_train_config() -> None:
-    config = pytest.importorskip("trainables.config")
+    config = pytest.importorskip("trainables.training.config")
     fields = {f.name: f for f in dataclasses.fields(config.TrainConfig)}
     for name, rule in TUNABLE_FIELDS.items():
         assert name in fields, name
@@ -101,7 +101,7 @@ def test_tunable_fields_match_train_config() -> None:
 
 @pytest.mark.parametrize("name", ["seed", "wide"])
 def test_sampled_configs_build_a_train_config(name: str) -> None:
-    config = pytest.importorskip("trainables.config")
+    config = pytest.importorskip("trainables.training.config")
     func = define_by_run(resolve(name))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
     for _ in range(20):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainables.errors import ConfigError
-from trainables.splits import carve_validation, default_val_count, leave_one_subject_out
+from trainables.common.errors import ConfigError
+from trainables.things_eeg2.splits import carve_validation, default_val_count, leave_one_subject_out
 
 
 def _concepts(n_concepts: int, per: int = 10) -> list[str]:

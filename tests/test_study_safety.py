@@ -24,8 +24,8 @@ from study.lock import study_lock
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.synthetic import SynthConfig, write_dataset
 from tests.test_reports import make_study, write_experiment
-from trainables.config import TrainConfig
-from trainables.errors import ConfigError, DataError
+from trainables.common.errors import ConfigError, DataError
+from trainables.training.config import TrainConfig
 
 STATE = "experiment_state-2025-01-01_00-00-00.json"
 
@@ -268,7 +268,7 @@ class RestartingTuner:
 def test_a_sweep_that_ran_part_of_its_budget_is_not_marked_done(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trainables import ray_trainable
+    from trainables.tune import trainable as ray_trainable
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     study = tmp_path / "s"
@@ -430,7 +430,7 @@ def test_the_report_follows_the_data_the_final_used(
     from reports.protocol import protocol_table, synthetic_banner
     from reports.study_results import load_study
     from study import final
-    from trainables import final_run
+    from trainables.tune import final_trainable as final_run
 
     for name in ("init_ray", "_tuner", "fit_checked"):  # no training: only what is saved
         monkeypatch.setattr(final, name, lambda *a, **k: None)

@@ -20,9 +20,9 @@ from study.cli import main
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, read_outcome, run_study, tuning_data
 from study.synthetic import SynthConfig, write_dataset
-from trainables import ray_trainable
-from trainables.errors import ConfigError, DataError
-from trainables.shared_eeg import SharedEEGData, share_eeg
+from trainables.common.errors import ConfigError, DataError
+from trainables.tune import trainable as ray_trainable
+from trainables.tune.shared_data import SharedEEGData, share_eeg
 
 BACKBONES = ["synclr", "aligned_synclr"]
 

@@ -9,11 +9,11 @@ import pytest
 
 from study.cli import main
 from study.synthetic import FORMATS, SCALES
-from trainables.eeg_files import FORMAT_NICE, FORMAT_OSF, detect_format, read_eeg_file
-from trainables.embedding_store import load_store
-from trainables.images import read_images
-from trainables.layout import find_layout
-from trainables.prepared_cache import load_prepared
+from trainables.embedding.store import load_store
+from trainables.things_eeg2.eeg_files import FORMAT_NICE, FORMAT_OSF, detect_format, read_eeg_file
+from trainables.things_eeg2.images import read_images
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.prepared_cache import load_prepared
 
 TINY = SCALES["tiny"]
 READER_FORMAT = {"osf": FORMAT_OSF, "nice": FORMAT_NICE}

@@ -30,8 +30,8 @@ from study.synthetic import (
     synth_manifest,
     write_dataset,
 )
-from trainables.embedding_store import image_list_hash, load_store
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
+from trainables.embedding.store import image_list_hash, load_store
 
 TINY = SCALES["tiny"]
 

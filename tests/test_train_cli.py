@@ -10,7 +10,7 @@ import torch
 from study.cli import main
 from study.commands.train import RUN_MARKER
 from study.synthetic import SynthConfig, write_dataset
-from trainables.config import TrainConfig
+from trainables.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from tests.toy_data import toy_data
-from trainables import training
-from trainables.config import TrainConfig
-from trainables.errors import ConfigError, DataError, TrainingDiverged
-from trainables.loss import MAX_LOGIT_SCALE
-from trainables.training import WarmupCosine, load_checkpoint, train
+from trainables.common.errors import ConfigError, DataError, TrainingDiverged
+from trainables.models.loss import MAX_LOGIT_SCALE
+from trainables.training import loop as training
+from trainables.training.checkpoints import load_checkpoint
+from trainables.training.config import TrainConfig
+from trainables.training.loop import train
+from trainables.training.schedules import WarmupCosine
 
 FAST = TrainConfig(
     epochs=3, batch_size=32, warmup_encoder=1, warmup_projector=1, latent_dim=16, checkpoint_every=2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainables.decoding_data import DecodingData, EvalSplit
+from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
 
 
 def toy_split(

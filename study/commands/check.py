@@ -6,18 +6,18 @@ import argparse
 from pathlib import Path
 
 from study.synthetic import check_synth_complete
-from trainables.dataset import (
+from trainables.common.errors import DataError
+from trainables.embedding.store import list_stores
+from trainables.things_eeg2.eeg_files import FORMAT_LABELS
+from trainables.things_eeg2.images import ImageList, ImageSet
+from trainables.things_eeg2.layout import DataLayout, find_layout
+from trainables.things_eeg2.loader import (
     check_consistent_axes,
     dataset_images,
     load_dataset_store,
     load_subject_split,
 )
-from trainables.eeg_files import FORMAT_LABELS
-from trainables.embedding_store import list_stores
-from trainables.errors import DataError
-from trainables.images import ImageList, ImageSet
-from trainables.layout import DataLayout, find_layout
-from trainables.prepared_cache import PreparedEEG, default_cache_dir
+from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 import zipfile
 from pathlib import Path
 
-from trainables.backbones import parse_backbones
-from trainables.errors import DataError
+from trainables.common.errors import DataError
+from trainables.embedding.backbones import parse_backbones
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

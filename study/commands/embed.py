@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from study.arguments import MAX_BATCH, MAX_WORKERS, check_numbers
-from trainables.backbones import BACKBONES, Backbone, check_files, parse_backbones
-from trainables.errors import ConfigError, DataError
+from trainables.common.errors import ConfigError, DataError
+from trainables.embedding.backbones import BACKBONES, Backbone, check_files, parse_backbones
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"{args.models_dir}: expected a models folder, found nothing there")
     check_files(backbones, args.models_dir)
 
-    from trainables.image_embedding import EmbedSettings, embed_backbone
-    from trainables.images import read_images
-    from trainables.layout import find_layout
+    from trainables.embedding.embed import EmbedSettings, embed_backbone
+    from trainables.things_eeg2.images import read_images
+    from trainables.things_eeg2.layout import find_layout
 
     settings = EmbedSettings(device=args.device, batch_size=args.batch_size, workers=args.workers)
     layout = find_layout(args.data, images_dir=args.images_dir)

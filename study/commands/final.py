@@ -11,8 +11,8 @@ from study.commands.sweep import add_storage_arguments
 from study.final import best_entries, read_exported, run_final, with_epochs
 from study.lock import study_lock
 from study.spec import SPEC_FILE, study_dir
-from trainables.errors import ConfigError
-from trainables.final_run import PROTOCOLS
+from trainables.common.errors import ConfigError
+from trainables.things_eeg2.splits import PROTOCOLS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

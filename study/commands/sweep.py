@@ -21,7 +21,7 @@ from study.arguments import (
 from study.lock import study_lock
 from study.spec import StudySpec, study_dir
 from study.sweep import create_study, run_study
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 DEFAULT_STORAGE = Path("studies")
 

@@ -14,8 +14,8 @@ from study.synthetic import (
     SynthConfig,
     write_dataset,
 )
-from trainables.config import INT64_MAX
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
+from trainables.training.config import INT64_MAX
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from study.arguments import MAX_SUBJECT, SEED_HIGH, check_numbers
 from study.final import load_train_config
-from trainables.atomic import save_json_atomic
-from trainables.config import TrainConfig
-from trainables.dataset import load_decoding_data
-from trainables.errors import ConfigError, UserError
-from trainables.layout import find_layout
-from trainables.training import train
+from trainables.common.atomic import save_json_atomic
+from trainables.common.errors import ConfigError, UserError
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.loader import load_decoding_data
+from trainables.training.config import TrainConfig
+from trainables.training.loop import train
 
 RUN_MARKER = "study-train.json"
 

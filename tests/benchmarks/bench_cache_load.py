@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.eeg_files import read_eeg_file
-from trainables.prepared_cache import load_prepared
+from trainables.things_eeg2.eeg_files import read_eeg_file
+from trainables.things_eeg2.prepared_cache import load_prepared
 
 SHAPE = (16540, 4, 17, 100)
 

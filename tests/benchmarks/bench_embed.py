@@ -23,11 +23,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import trainables.image_embedding as image_embedding  # noqa: E402
+import trainables.embedding.embed as image_embedding  # noqa: E402
 from tests.benchmarks.matmul_rate import matmul_gflops  # noqa: E402
 from tests.model_fixtures import write_random_models  # noqa: E402
-from trainables.backbones import get_backbone, load_backbone  # noqa: E402
-from trainables.image_embedding import EmbedSettings, embed_backbone  # noqa: E402
+from trainables.embedding.backbones import get_backbone, load_backbone  # noqa: E402
+from trainables.embedding.embed import EmbedSettings, embed_backbone  # noqa: E402
 
 
 def write_images(root: Path, n_train: int, n_test: int) -> dict[str, list[str]]:

@@ -19,12 +19,13 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from tests.benchmarks.matmul_rate import matmul_gflops
-from trainables.config import TrainConfig
-from trainables.decoding_data import DecodingData, EvalSplit
-from trainables.fused_ops import window_moments
-from trainables.loss import info_nce
-from trainables.models import build_model
-from trainables.training import build_optimization, train
+from trainables.models.fused_ops import window_moments
+from trainables.models.head import build_model
+from trainables.models.loss import info_nce
+from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
+from trainables.training.config import TrainConfig
+from trainables.training.loop import train
+from trainables.training.schedules import build_optimization
 
 
 class PairDataset(Dataset):

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from trainables.decoding_data import DecodingData, EvalSplit
-from trainables.embedding_store import EmbeddingStore, load_store
-from trainables.errors import ConfigError, DataError
-from trainables.images import ImageList, ImageSet, read_images
-from trainables.layout import DataLayout
-from trainables.prepared_cache import PreparedEEG, default_cache_dir, load_prepared
-from trainables.splits import ValidationSplit, carve_validation
+from trainables.common.errors import ConfigError, DataError
+from trainables.embedding.store import EmbeddingStore, load_store
+from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
+from trainables.things_eeg2.images import ImageList, ImageSet, read_images
+from trainables.things_eeg2.layout import DataLayout
+from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir, load_prepared
+from trainables.things_eeg2.splits import ValidationSplit, carve_validation, train_subjects
 
 
 def dataset_images(layout: DataLayout) -> ImageSet:
@@ -232,3 +232,24 @@ def _short(names: Sequence[str]) -> str:
 
 def _axis(p: PreparedEEG) -> str:
     return f"{len(p.times)} samples {p.times[0]:.3f}..{p.times[-1]:.3f} s at {p.sfreq:g} Hz"
+
+
+def load_run_data(
+    layout: DataLayout,
+    backbone: str,
+    subject: int,
+    protocol: str,
+    subjects: Sequence[int],
+    cache_dir: Path | None = None,
+) -> DecodingData:
+    """Whole training set (no validation) of the run's training subjects, test of ``subject``."""
+    fit = train_subjects(protocol, subject, subjects)
+    return load_decoding_data(
+        layout,
+        backbone,
+        [subject],
+        val_kind=None,
+        include_test=True,
+        train_subjects=None if protocol == "intra" else fit,
+        cache_dir=cache_dir,
+    )

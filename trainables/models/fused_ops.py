@@ -1,4 +1,4 @@
-"""Exact, faster building blocks of the fused NICE forward pass (see trainables/models.py).
+"""Exact, faster building blocks of the fused NICE forward pass (see trainables/models/nice.py).
 
 Each one computes what a plain layer does - same function, same gradients up to float rounding -
 with fewer FLOPs or fewer passes over the large (batch, time, channel, filter) activation.

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from trainables.errors import DataError
+from trainables.common.errors import DataError
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:

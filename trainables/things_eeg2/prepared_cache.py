@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from trainables.atomic import save_json_atomic, save_npy_atomic
-from trainables.eeg_files import read_eeg_file
-from trainables.errors import DataError
-from trainables.finite import count_nonfinite, require_finite
+from trainables.common.atomic import save_json_atomic, save_npy_atomic
+from trainables.common.errors import DataError
+from trainables.common.finite import count_nonfinite, require_finite
+from trainables.things_eeg2.eeg_files import read_eeg_file
 
 CACHE_VERSION = 1
 MANIFEST = "manifest.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from trainables.loss import scaled_similarity
-from trainables.ranking import TOP_KS, pessimistic_ranks, top_k_hits
+from trainables.models.loss import scaled_similarity
+from trainables.models.ranking import TOP_KS, pessimistic_ranks, top_k_hits
 
 
 def retrieval_metrics(
@@ -20,7 +20,7 @@ def retrieval_metrics(
 
     ``z_eeg`` is (subjects, images, latent), ``z_img`` (images, latent), both L2-normalised.
     Returns ``{prefix}_loss`` (symmetric InfoNCE over the whole gallery), ``{prefix}_top{k}``
-    (pessimistic ranks: ties and non-finite scores are misses, see trainables.ranking) and
+    (pessimistic ranks: ties and non-finite scores are misses, see trainables.models.ranking) and
     ``{prefix}_chance_top{k}`` (= k / images), each averaged over subjects.
     """
     n_subjects, n_images = z_eeg.shape[0], z_eeg.shape[1]

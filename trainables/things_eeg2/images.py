@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.embedding_store import image_list_hash
-from trainables.errors import DataError
-from trainables.safe_pickle import load_npy_object
+from trainables.common.errors import DataError
+from trainables.embedding.store import image_list_hash
+from trainables.things_eeg2.safe_pickle import load_npy_object
 
 SPLIT_FOLDERS = {"train": "training_images", "test": "test_images"}
 METADATA_FILE = "image_metadata.npy"

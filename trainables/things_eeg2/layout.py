@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainables.errors import DataError
-from trainables.images import METADATA_FILE, SPLIT_FOLDERS
+from trainables.common.errors import DataError
+from trainables.things_eeg2.images import METADATA_FILE, SPLIT_FOLDERS
 
 EEG_DIR_NAMES = (
     "eeg",

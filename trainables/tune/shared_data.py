@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.decoding_data import DecodingData, EvalSplit
+from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
 
 SPLITS = ("train", "val", "test")
 

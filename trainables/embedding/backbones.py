@@ -20,7 +20,7 @@ from pickle import UnpicklingError
 from typing import Any
 from urllib.error import URLError
 
-from trainables.errors import ConfigError, DataError
+from trainables.common.errors import ConfigError, DataError
 
 LORA_FILES = ("adapter_config.json", ("adapter_model.safetensors", "adapter_model.bin"))
 

@@ -4,7 +4,7 @@ Images are decoded and preprocessed in DataLoader worker processes exactly as dr
 ``preprocess`` does; batches go through the backbone's ``embed`` under ``torch.inference_mode``
 (bf16 autocast on CUDA). Rows are written in chunks to ``<store_root>/<backbone>.partial/``, so an
 interrupted run resumes at the first row not yet on disk; the complete store is then written
-atomically by ``trainables.embedding_store.write_store`` and the partial folder removed.
+atomically by ``trainables.embedding.store.write_store`` and the partial folder removed.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from tqdm import tqdm
 
-from trainables.atomic import save_json_atomic, save_npy_atomic
-from trainables.backbones import Backbone, load_backbone
-from trainables.embedding_store import (
+from trainables.common.atomic import save_json_atomic, save_npy_atomic
+from trainables.common.errors import ConfigError, DataError
+from trainables.embedding.backbones import Backbone, load_backbone
+from trainables.embedding.store import (
     MANIFEST,
     StoreManifest,
     image_list_hash,
@@ -35,7 +36,6 @@ from trainables.embedding_store import (
     store_dir,
     write_store,
 )
-from trainables.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 IMG_SIZE = 224  # dreamsim.config.dreamsim_args["img_size"]

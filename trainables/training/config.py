@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 MODEL_CHOICES = ("auto", "nice", "nice_100hz")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")

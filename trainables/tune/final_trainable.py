@@ -14,54 +14,17 @@ from typing import Any
 
 from ray import tune
 
-from trainables.dataset import load_decoding_data
-from trainables.decoding_data import DecodingData
-from trainables.errors import ConfigError
-from trainables.layout import DataLayout, find_layout
-from trainables.splits import leave_one_subject_out
+from trainables.things_eeg2.layout import find_layout
+from trainables.things_eeg2.loader import load_run_data
 
-PROTOCOLS = ("intra", "loso")
 RUN_KEYS = ("backbone", "subject", "protocol")
-
-
-def train_subjects(protocol: str, subject: int, subjects: Sequence[int]) -> list[int]:
-    """Who a run trains on: the tested subject (intra) or all the others (loso)."""
-    if protocol == "intra":
-        return [subject]
-    if protocol != "loso":
-        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    folds = {fold.eval_subject: fold for fold in leave_one_subject_out(subjects)}
-    if subject not in folds:
-        raise ConfigError(f"subject {subject} is not among the final's subjects {list(subjects)}")
-    return folds[subject].train_subjects
-
-
-def load_run_data(
-    layout: DataLayout,
-    backbone: str,
-    subject: int,
-    protocol: str,
-    subjects: Sequence[int],
-    cache_dir: Path | None = None,
-) -> DecodingData:
-    """Whole training set (no validation) of the run's training subjects, test of ``subject``."""
-    fit = train_subjects(protocol, subject, subjects)
-    return load_decoding_data(
-        layout,
-        backbone,
-        [subject],
-        val_kind=None,
-        include_test=True,
-        train_subjects=None if protocol == "intra" else fit,
-        cache_dir=cache_dir,
-    )
 
 
 def final_trial(
     config: dict[str, Any], *, data_root: str, subjects: list[int], cache_dir: str | None
 ) -> None:
     """The function trainable of ``study final``: load this run's data, then train and test."""
-    from trainables.ray_trainable import nice_trial
+    from trainables.tune.trainable import nice_trial
 
     values = dict(config)
     backbone, subject, protocol = (values.pop(key) for key in RUN_KEYS)

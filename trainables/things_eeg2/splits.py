@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.errors import ConfigError
+from trainables.common.errors import ConfigError
 
 VAL_KINDS = ("concepts", "images")
 FULL_SCALE_TRAIN_CONCEPTS = 1654
@@ -114,3 +114,18 @@ def leave_one_subject_out(subjects: Sequence[int]) -> list[SubjectFold]:
         SubjectFold(train_subjects=[s for s in subjects if s != held], eval_subject=held)
         for held in subjects
     ]
+
+
+PROTOCOLS = ("intra", "loso")
+
+
+def train_subjects(protocol: str, subject: int, subjects: Sequence[int]) -> list[int]:
+    """Who a run trains on: the tested subject (intra) or all the others (loso)."""
+    if protocol == "intra":
+        return [subject]
+    if protocol != "loso":
+        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    folds = {fold.eval_subject: fold for fold in leave_one_subject_out(subjects)}
+    if subject not in folds:
+        raise ConfigError(f"subject {subject} is not among the final's subjects {list(subjects)}")
+    return folds[subject].train_subjects

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from trainables.errors import DataError
-from trainables.safe_pickle import NPY_MAGIC, load_npy_object, safe_load
+from trainables.common.errors import DataError
+from trainables.things_eeg2.safe_pickle import NPY_MAGIC, load_npy_object, safe_load
 
 FORMAT_OSF = "osf"
 FORMAT_NICE = "nice"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.errors import DataError
+from trainables.common.errors import DataError
 
 CHUNK_BYTES = 1 << 26
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from trainables.atomic import save_json_atomic, save_npy_atomic
-from trainables.errors import DataError
-from trainables.finite import require_finite
+from trainables.common.atomic import save_json_atomic, save_npy_atomic
+from trainables.common.errors import DataError
+from trainables.common.finite import require_finite
 
 MANIFEST = "manifest.json"
 REQUIRED_FIELDS = ("backbone", "dim", "n_train", "n_test", "image_list_sha256")

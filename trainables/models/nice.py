@@ -1,4 +1,4 @@
-"""NICE EEG encoders (a small registry), latent projectors and the contrastive model of one trial.
+"""The NICE EEG encoders: ``nice`` (the original, 250 Hz) and ``nice_100hz`` (the seed's variant).
 
 The temporal front end of both encoders is linear up to its first BatchNorm: ``nice`` runs a
 Conv(1->40, 1x25) then AvgPool(1x51, stride 5), ``nice_100hz`` a Conv(1->40, 1x25) then a
@@ -11,16 +11,12 @@ FLOPs and none of the passes over the largest activation except the ELU.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainables.errors import ConfigError
-from trainables.fused_ops import (
+from trainables.common.errors import ConfigError
+from trainables.models.fused_ops import (
     Dropout,
     batch_norm_last,
     compose_kernels,
@@ -30,30 +26,13 @@ from trainables.fused_ops import (
     window_linear,
     window_moments,
 )
+from trainables.models.spec import EncoderSpec
 
 N_FILTERS = 40
 TEMPORAL_KERNEL = 25
 POOL_KERNEL, POOL_STRIDE = 51, 5
 SECOND_TEMPORAL_KERNEL = 41
 NICE_100HZ_STEPS = 36
-SFREQ_NICE_MIN = 150.0
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """Everything needed to rebuild an encoder's architecture (its state_dict holds the rest)."""
-
-    name: str
-    n_channels: int
-    n_times: int
-    dropout: float = 0.5
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> EncoderSpec:
-        return cls(**values)  # type: ignore[arg-type]
 
 
 class _NiceBase(nn.Module):
@@ -167,109 +146,3 @@ class Nice100HzEncoder(_NiceBase):
 
     def pool_time(self, x: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool1d(x, NICE_100HZ_STEPS)
-
-
-ENCODERS: dict[str, Callable[..., nn.Module]] = {
-    "nice": NiceEncoder,
-    "nice_100hz": Nice100HzEncoder,
-}
-
-
-def resolve_variant(model: str, sfreq: float) -> str:
-    """``auto`` -> ``nice`` for 250 Hz-like data, ``nice_100hz`` below SFREQ_NICE_MIN Hz."""
-    if model == "auto":
-        return "nice" if sfreq >= SFREQ_NICE_MIN else "nice_100hz"
-    if model not in ENCODERS:
-        raise ConfigError(f"unknown model {model!r}; choose from auto, {', '.join(ENCODERS)}")
-    return model
-
-
-def build_encoder(spec: EncoderSpec, fused: bool = True) -> nn.Module:
-    if spec.name not in ENCODERS:
-        raise ConfigError(f"unknown model {spec.name!r}; choose from {', '.join(ENCODERS)}")
-    encoder = ENCODERS[spec.name](spec, fused=fused)
-    encoder.apply(init_weights)
-    return encoder
-
-
-class Projector(nn.Module):
-    """Linear, then residual [GELU, Linear, Dropout], then LayerNorm (NICE's Proj_eeg/Proj_img)."""
-
-    def __init__(self, in_features: int, latent_dim: int, dropout: float) -> None:
-        super().__init__()
-        self.linear = nn.Linear(in_features, latent_dim)
-        self.residual = nn.Sequential(
-            nn.GELU(), nn.Linear(latent_dim, latent_dim), Dropout(dropout)
-        )
-        self.norm = nn.LayerNorm(latent_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.linear(x)
-        return self.norm(x + self.residual(x))
-
-
-def init_weights(module: nn.Module) -> None:
-    """NICE's init: conv/linear weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
-    if isinstance(module, nn.Conv2d | nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-class ContrastiveModel(nn.Module):
-    """EEG encoder + projectors for both sides + the learnable logit scale log(1/temperature)."""
-
-    def __init__(
-        self,
-        spec: EncoderSpec,
-        embedding_dim: int,
-        latent_dim: int,
-        temperature_init: float,
-        fused: bool = True,
-    ) -> None:
-        super().__init__()
-        self.encoder = build_encoder(spec, fused=fused)
-        self.eeg_projector = Projector(self.encoder.out_features, latent_dim, spec.dropout)
-        self.image_projector = Projector(embedding_dim, latent_dim, spec.dropout)
-        self.eeg_projector.apply(init_weights)
-        self.image_projector.apply(init_weights)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature_init)))
-
-    def encode_eeg(self, eeg: torch.Tensor) -> torch.Tensor:
-        """(batch, channels, times) -> L2-normalised latents (batch, latent_dim)."""
-        return F.normalize(self.eeg_projector(self.encoder(eeg)), dim=-1)
-
-    def encode_images(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """(batch, embedding_dim) -> L2-normalised latents (batch, latent_dim)."""
-        return F.normalize(self.image_projector(embeddings), dim=-1)
-
-    def forward(
-        self, eeg: torch.Tensor, embeddings: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encode_eeg(eeg), self.encode_images(embeddings)
-
-    def encoder_parameters(self) -> list[nn.Parameter]:
-        return list(self.encoder.parameters())
-
-    def head_parameters(self) -> list[nn.Parameter]:
-        """Projectors and the temperature: the optimizer's second parameter group."""
-        params = list(self.eeg_projector.parameters()) + list(self.image_projector.parameters())
-        return [*params, self.logit_scale]
-
-
-def build_model(
-    model: str,
-    *,
-    n_channels: int,
-    n_times: int,
-    sfreq: float,
-    embedding_dim: int,
-    latent_dim: int = 256,
-    dropout: float = 0.5,
-    temperature_init: float = 0.07,
-    fused: bool = True,
-) -> ContrastiveModel:
-    """The contrastive model for data of this shape; ``model`` may be ``auto``."""
-    spec = EncoderSpec(resolve_variant(model, sfreq), n_channels, n_times, dropout)
-    return ContrastiveModel(spec, embedding_dim, latent_dim, temperature_init, fused=fused)

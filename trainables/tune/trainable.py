@@ -1,4 +1,4 @@
-"""Ray Tune function trainable wrapping ``trainables.training.train``.
+"""Ray Tune function trainable wrapping ``trainables.training.loop.train``.
 
 The DecodingData goes into Ray's object store once through ``tune.with_parameters``; every trial
 reads it zero-copy. Each epoch is one ``tune.report``; checkpoint directories (every
@@ -15,10 +15,11 @@ from typing import Any
 
 from ray import tune
 
-from trainables.config import TrainConfig
-from trainables.decoding_data import DecodingData
-from trainables.shared_eeg import SharedEEGData
-from trainables.training import STATE_FILE, train
+from trainables.things_eeg2.decoding_data import DecodingData
+from trainables.training.checkpoints import STATE_FILE
+from trainables.training.config import TrainConfig
+from trainables.training.loop import train
+from trainables.tune.shared_data import SharedEEGData
 
 
 class RayReporter:
