@@ -52,7 +52,7 @@ TUNABLE_FIELDS: dict[str, FieldRule] = {
     "latent_dim": FieldRule(int, 1),
     "dropout": FieldRule(float, 0.0, 1.0, high_open=True),
     "weight_decay": FieldRule(float, 0.0),
-    "temperature_init": FieldRule(float, 0.0, low_open=True),
+    "temperature_init": FieldRule(float, 0.01),  # exp(logit scale) is clamped at 100
     "batch_size": FieldRule(int, 2),  # the contrastive loss needs two pairs
     "epochs": FieldRule(int, 1),
 }

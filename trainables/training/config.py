@@ -23,6 +23,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 _CHOICES = {"model": MODEL_CHOICES, "device": DEVICE_CHOICES}
 _TRUE = {"true", "1", "yes", "on"}
 INT64_MAX = 2**63 - 1
+MIN_TEMPERATURE = 0.01  # = 1 / exp(trainables.models.loss.MAX_LOGIT_SCALE)
 _FALSE = {"false", "0", "no", "off"}
 
 
@@ -91,6 +92,11 @@ class TrainConfig:
             )
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.temperature_init < MIN_TEMPERATURE:
+            raise ConfigError(
+                f"temperature_init must be >= {MIN_TEMPERATURE} (the logit scale 1/temperature "
+                f"is clamped at {1 / MIN_TEMPERATURE:g}), got {self.temperature_init!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
