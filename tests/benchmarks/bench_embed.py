@@ -1,6 +1,7 @@
 """Images/s of batched `study embed` vs the paper's per-image ``model.embed(preprocess(img))`` loop.
 
-Same random-weight model (dreamsim cache layout, see tests/model_fixtures.py), same JPEGs, one run.
+Same random-weight model (dreamsim cache layout, see tests/helpers/model_fixtures.py), same
+JPEGs, one run.
 Also counts the model's FLOPs per image (FlopCounterMode) and measures the fp32 matmul rate, which
 bounds what any batching can gain: the per-image loop's GFLOP/s against that rate.
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import trainables.embedding.embed as image_embedding  # noqa: E402
 from tests.benchmarks.matmul_rate import matmul_gflops  # noqa: E402
-from tests.model_fixtures import write_random_models  # noqa: E402
+from tests.helpers.model_fixtures import write_random_models  # noqa: E402
 from trainables.embedding.backbones import get_backbone, load_backbone  # noqa: E402
 from trainables.embedding.embed import EmbedSettings, embed_backbone  # noqa: E402
 

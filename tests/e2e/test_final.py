@@ -15,7 +15,7 @@ from study.final import best_configs, load_train_config, run_final
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study
 from study.synthetic import SynthConfig, write_dataset
-from tests.toy_data import toy_data
+from tests.helpers.toy_data import toy_data
 from trainables.common.errors import ConfigError
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.loader import load_run_data

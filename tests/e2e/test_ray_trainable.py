@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ray import tune
 
-from tests.toy_data import toy_data
+from tests.helpers.toy_data import toy_data
 from trainables.training.checkpoints import load_checkpoint
 from trainables.tune.trainable import RayReporter, make_trainable
 

@@ -23,7 +23,7 @@ from study.cli import main
 from study.lock import study_lock
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.synthetic import SynthConfig, write_dataset
-from tests.test_reports import make_study, write_experiment
+from tests.helpers.study_files import make_study, write_experiment
 from trainables.common.errors import ConfigError, DataError
 from trainables.training.config import TrainConfig
 
@@ -327,7 +327,7 @@ def python(script: str, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
 
 

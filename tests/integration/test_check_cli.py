@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from tests.real_format import eeg_content, make_dataset, write_format_b
+from tests.helpers.real_format import eeg_content, make_dataset, write_format_b
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("fmt", ["osf", "nice"])

@@ -13,7 +13,7 @@ from PIL import Image
 
 import trainables.embedding.embed as image_embedding
 from study.cli import main
-from tests.model_fixtures import SUPPORTED_TYPES, shared_random_models
+from tests.helpers.model_fixtures import SUPPORTED_TYPES, shared_random_models
 from trainables.embedding.backbones import get_backbone
 from trainables.embedding.embed import EmbedSettings, embed_backbone
 from trainables.embedding.store import image_list_hash, load_store

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.real_format import eeg_content, make_dataset, write_format_a
+from tests.helpers.real_format import eeg_content, make_dataset, write_format_a
 from trainables.common.errors import ConfigError, DataError
 from trainables.embedding.store import load_store
 from trainables.things_eeg2.layout import find_layout

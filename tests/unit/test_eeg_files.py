@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.real_format import OSF_CHANNELS, eeg_content, write_format_a, write_format_b
+from tests.helpers.real_format import OSF_CHANNELS, eeg_content, write_format_a, write_format_b
 from trainables.common.errors import DataError
 from trainables.things_eeg2.eeg_files import FORMAT_NICE, FORMAT_OSF, detect_format, read_eeg_file
 

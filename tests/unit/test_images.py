@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_format import make_dataset, write_format_a
+from tests.helpers.real_format import make_dataset, write_format_a
 from trainables.common.errors import DataError
 from trainables.embedding.store import image_list_hash
 from trainables.things_eeg2.images import concept_name, read_images

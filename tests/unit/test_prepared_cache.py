@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.real_format import eeg_content, write_format_a, write_format_b
+from tests.helpers.real_format import eeg_content, write_format_a, write_format_b
 from trainables.common.errors import DataError
 from trainables.things_eeg2 import prepared_cache
 from trainables.things_eeg2.prepared_cache import (

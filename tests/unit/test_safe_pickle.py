@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.real_format import write_format_a
+from tests.helpers.real_format import write_format_a
 from trainables.common.errors import DataError
 from trainables.things_eeg2.safe_pickle import load_npy_object, safe_load, safe_loads
 

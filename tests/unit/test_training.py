@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.toy_data import toy_data
+from tests.helpers.toy_data import toy_data
 from trainables.common.errors import ConfigError, DataError, TrainingDiverged
 from trainables.models.loss import MAX_LOGIT_SCALE
 from trainables.training import loop as training

@@ -2,7 +2,7 @@
 
 Each one computes what a plain layer does - same function, same gradients up to float rounding -
 with fewer FLOPs or fewer passes over the large (batch, time, channel, filter) activation.
-Tests: tests/test_models.py (fused path == plain layer stack) and tests/test_fused_ops.py.
+Tests: tests/unit/test_models.py (fused path == plain layer stack) and tests/unit/test_fused_ops.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Integration tests: subprocesses, the CLI on data, dreamsim models."""
