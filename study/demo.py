@@ -15,7 +15,7 @@ DEMO_BACKBONES = ["synclr", "aligned_synclr"]
 
 @dataclass
 class DemoSettings:
-    """Sizes of the demo; the defaults fit in about ten minutes on a 2-core CPU machine."""
+    """Sizes of the demo; the defaults take about 5 minutes on a 2-core CPU machine (README)."""
 
     out: Path = Path("demo")
     scale: str = "small"

@@ -1,4 +1,4 @@
-"""`study demo`: the whole tool on a synthetic twin, end to end, in about ten minutes on a CPU."""
+"""`study demo`: the whole tool on a synthetic twin, end to end (about 5 minutes on 2 CPU cores)."""
 
 from __future__ import annotations
 

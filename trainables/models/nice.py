@@ -3,10 +3,11 @@
 The temporal front end of both encoders is linear up to its first BatchNorm: ``nice`` runs a
 Conv(1->40, 1x25) then AvgPool(1x51, stride 5), ``nice_100hz`` a Conv(1->40, 1x25) then a
 Conv(40->40, 1x41). With ``fused=True`` (default) the forward pass composes the trainable kernels
-into one equivalent convolution every step (design.md, performance notes), and folds the first
-BatchNorm into that convolution from the batch statistics of its input windows: same parameters,
-same function, same gradients and running statistics (up to float rounding), a fraction of the
-FLOPs and none of the passes over the largest activation except the ELU.
+into one equivalent convolution every step (docs/trial-internals.md, "Fast loop"), and folds the
+first BatchNorm into that convolution from the batch statistics of its input windows: same
+parameters, same function, same gradients (parameters and input) and running statistics (up to
+float rounding), a fraction of the FLOPs and none of the passes over the largest activation except
+the ELU.
 """
 
 from __future__ import annotations

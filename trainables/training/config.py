@@ -1,8 +1,8 @@
 """TrainConfig: every knob of one training run, as a typed dataclass that round-trips YAML/JSON.
 
-Defaults are the seed recipe (design.md). ``batch_size`` defaults to 256, the batch the seed
-recipe was run (and its lr 8e-3 chosen) with; NICE itself used 1000 - set ``batch_size=1000``
-for that.
+Defaults are the seed recipe (docs/trial-internals.md). ``batch_size`` defaults to 256, the
+batch the seed recipe was run (and its lr 8e-3 chosen) with; NICE itself used 1000 - set
+``batch_size=1000`` for that.
 """
 
 from __future__ import annotations
