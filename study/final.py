@@ -25,7 +25,7 @@ from trainables.common.atomic import atomic_write
 from trainables.common.errors import ConfigError, DataError
 from trainables.things_eeg2.layout import DataLayout, find_layout
 from trainables.things_eeg2.loader import load_run_data
-from trainables.things_eeg2.splits import PROTOCOLS, train_subjects
+from trainables.things_eeg2.protocols import PROTOCOLS, train_subjects
 from trainables.training.config import TrainConfig
 
 TRAIN_FIELDS = tuple(TrainConfig().to_dict())

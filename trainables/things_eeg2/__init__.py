@@ -15,7 +15,7 @@ __all__, __getattr__ = lazy_exports(
         "load_decoding_data": "loader",
         "load_run_data": "loader",
         "dataset_images": "loader",
-        "PROTOCOLS": "splits",
+        "PROTOCOLS": "protocols",
         "safe_load": "safe_pickle",
     },
 )

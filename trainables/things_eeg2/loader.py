@@ -14,7 +14,8 @@ from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
 from trainables.things_eeg2.images import ImageList, ImageSet, read_images
 from trainables.things_eeg2.layout import DataLayout
 from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir, load_prepared
-from trainables.things_eeg2.splits import ValidationSplit, carve_validation, train_subjects
+from trainables.things_eeg2.protocols import train_subjects
+from trainables.things_eeg2.splits import ValidationSplit, carve_validation
 
 
 def dataset_images(layout: DataLayout) -> ImageSet:

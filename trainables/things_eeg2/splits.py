@@ -1,4 +1,4 @@
-"""Validation carved from the training images, and subject folds.
+"""Validation carved from the training images (subject protocols: ``protocols``).
 
 The test split never enters here: validation is always a subset of the training images.
 ``concepts`` (default) holds out whole training concepts, so validation is zero-shot like the
@@ -42,13 +42,6 @@ class ValidationSplit:
             "held_out_concepts": list(self.held_out_concepts),
         }
 
-
-@dataclass(frozen=True)
-class SubjectFold:
-    """Train on ``train_subjects``, evaluate on ``eval_subject``."""
-
-    train_subjects: list[int]
-    eval_subject: int
 
 
 def default_val_count(n_units: int) -> int:
@@ -103,29 +96,3 @@ def carve_validation(
         val_idx=np.flatnonzero(is_val),
         held_out_concepts=held_out_names,
     )
-
-
-def leave_one_subject_out(subjects: Sequence[int]) -> list[SubjectFold]:
-    """One fold per subject: train on all the others."""
-    subjects = sorted(set(subjects))
-    if len(subjects) < 2:
-        raise ConfigError(f"leave-one-subject-out needs at least 2 subjects, got {subjects}")
-    return [
-        SubjectFold(train_subjects=[s for s in subjects if s != held], eval_subject=held)
-        for held in subjects
-    ]
-
-
-PROTOCOLS = ("intra", "loso")
-
-
-def train_subjects(protocol: str, subject: int, subjects: Sequence[int]) -> list[int]:
-    """Who a run trains on: the tested subject (intra) or all the others (loso)."""
-    if protocol == "intra":
-        return [subject]
-    if protocol != "loso":
-        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    folds = {fold.eval_subject: fold for fold in leave_one_subject_out(subjects)}
-    if subject not in folds:
-        raise ConfigError(f"subject {subject} is not among the final's subjects {list(subjects)}")
-    return folds[subject].train_subjects
