@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,27 @@ def ray_session() -> Iterator[None]:
         ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def synth_twin(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory of synthetic twins: ``synth_twin(**SynthConfig options)`` writes each distinct
+    configuration once per session and returns its root. Shared: copy a twin before changing it."""
+    written: dict[str, Path] = {}
+
+    def make(**options: Any) -> Path:
+        key = repr(sorted(options.items()))
+        if key not in written:
+            from study.synthetic import SynthConfig, write_dataset
+
+            out = tmp_path_factory.mktemp("twin") / "data"
+            written[key] = write_dataset(SynthConfig(out=out, **options))
+        return written[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def twin(synth_twin: Callable[..., Path]) -> Path:
+    """The tiny twin without JPEGs (default subjects; synclr and aligned_synclr stores)."""
+    return synth_twin(scale="tiny", images=False, backbones=["synclr", "aligned_synclr"])

@@ -14,7 +14,6 @@ from study.cli import main
 from study.final import best_configs, load_train_config, run_final
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study
-from study.synthetic import SynthConfig, write_dataset
 from tests.helpers.toy_data import toy_data
 from trainables.common.errors import ConfigError
 from trainables.things_eeg2.layout import find_layout
@@ -26,12 +25,6 @@ from trainables.training.loop import train
 
 BACKBONES = ["synclr", "aligned_synclr"]
 TINY_TRAIN = {"batch_size": 64, "latent_dim": 32, "warmup_encoder": 1, "warmup_projector": 1}
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("twin") / "data"
-    return write_dataset(SynthConfig(out=out, scale="tiny", images=False, backbones=BACKBONES))
 
 
 @pytest.fixture(scope="module")

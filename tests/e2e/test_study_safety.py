@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +23,6 @@ from study import sweep, trust
 from study.cli import main
 from study.lock import study_lock
 from study.spec import DataSettings, StudySpec, SweepSettings
-from study.synthetic import SynthConfig, write_dataset
 from tests.helpers.study_files import make_study, write_experiment
 from trainables.common.errors import ConfigError, DataError
 from trainables.training.config import TrainConfig
@@ -96,9 +96,8 @@ def test_status_report_and_export_best_never_unpickle(
 
 
 @pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("twin") / "data"
-    return write_dataset(SynthConfig(out=out, scale="tiny", images=False, backbones=["synclr"]))
+def twin(synth_twin: Callable[..., Path]) -> Path:
+    return synth_twin(scale="tiny", images=False, backbones=["synclr"])
 
 
 def final_study(storage: Path, twin: Path, *, finished: bool = True) -> tuple[Path, list[str]]:

@@ -19,18 +19,11 @@ from reports.trials import FINISHED, read_trials
 from study.cli import main
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, read_outcome, run_study, tuning_data
-from study.synthetic import SynthConfig, write_dataset
 from trainables.common.errors import ConfigError, DataError
 from trainables.tune import trainable as ray_trainable
 from trainables.tune.shared_data import SharedEEGData, share_eeg
 
 BACKBONES = ["synclr", "aligned_synclr"]
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("twin") / "data"
-    return write_dataset(SynthConfig(out=out, scale="tiny", images=False, backbones=BACKBONES))
 
 
 def tiny_spec(twin: Path, name: str = "tiny", **sweep: object) -> StudySpec:

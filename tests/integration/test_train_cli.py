@@ -9,14 +9,7 @@ import torch
 
 from study.cli import main
 from study.commands.train import RUN_MARKER
-from study.synthetic import SynthConfig, write_dataset
 from trainables.training.config import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("twin") / "data"
-    return write_dataset(SynthConfig(out=out, scale="tiny", images=False))
 
 
 def test_train_prints_epochs_and_writes_checkpoint_config_and_tensorboard(
