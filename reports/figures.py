@@ -13,15 +13,14 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from reports.importance import EVALUATOR  # noqa: E402
-from reports.study_results import FinalResults, StudyResults  # noqa: E402
 from reports.tables import (  # noqa: E402
     ALIGNED_PREFIX,
-    BestTrial,
     run_values,
     runs_of,
     split_similarities,
     subject_means,
 )
+from study.results import BestTrial, FinalResults, StudyResults  # noqa: E402
 from trainables.common.atomic import atomic_write  # noqa: E402
 from trainables.models.ranking import TOP_KS  # noqa: E402
 

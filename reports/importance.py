@@ -19,15 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 
-from reports.trials import TrialRecord
-from search_spaces.spec import Categorical, IntRange, LogUniform, ParamSpec, SearchSpace, Uniform
+from search_spaces import SearchSpace, distribution
+from study.results import TrialRecord
 
 TARGET_QUANTILE = 0.25
 MIN_TOP_TRIALS = 5
@@ -54,20 +48,6 @@ class Importances:
             f"left out: {self.trials} usable trial(s), fewer than the {MIN_TRIALS} needed for "
             f"{MIN_TOP_TRIALS} trials in the top {TARGET_QUANTILE:.0%}"
         )
-
-
-def distribution(spec: ParamSpec) -> BaseDistribution:
-    """The Optuna distribution a search-space parameter was sampled from."""
-    match spec:
-        case LogUniform(low, high):
-            return FloatDistribution(low, high, log=True)
-        case Uniform(low, high):
-            return FloatDistribution(low, high)
-        case IntRange(low, high, step, log):
-            return IntDistribution(low, high, log=log, step=step)
-        case Categorical(choices):
-            return CategoricalDistribution(list(choices))
-    raise TypeError(f"not a parameter spec: {spec!r}")
 
 
 def rebuild_study(

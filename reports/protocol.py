@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from reports.study_results import StudyResults, data_roots
 from reports.tables import Table
-from study.validation import validated
-from trainables.common.errors import UserError
-from trainables.things_eeg2.eeg_files import FORMAT_LABELS
-from trainables.things_eeg2.layout import find_layout
-from trainables.things_eeg2.prepared_cache import MANIFEST, default_cache_dir, entry_dir
+from study.results import StudyResults, data_roots, format_label
 
 NOT_RECORDED = "not recorded"
-
-
-@dataclass
-class CachedFacts:
-    """The typed facts of a prepared-cache manifest that the protocol block shows."""
-
-    format: str | None = None
-    ch_names: list[str] | None = None
-    sfreq: float | None = None
-    times: list[float] | None = None
-    source_shape: list[int] | None = None
 
 
 def synthetic_banner(results: StudyResults) -> str | None:
@@ -52,28 +33,6 @@ def synthetic_banner(results: StudyResults) -> str | None:
     )
 
 
-def cached_eeg_facts(results: StudyResults) -> dict[str, Any] | None:
-    """Format, channels and sampling of the first tuning subject, read from the prepared cache.
-
-    Only the cache manifest (a small JSON file) is read; None when the data root, the subject
-    or the cache entry is not there (e.g. the study folder was copied to another machine).
-    """
-    data = results.spec.data
-    try:
-        layout = find_layout(Path(data.root))
-        source = layout.eeg_file(data.tune_subjects[0], "train")
-    except (UserError, IndexError):
-        return None
-    cache_dir = Path(data.cache_dir) if data.cache_dir else default_cache_dir(layout.root)
-    path = entry_dir(cache_dir, source) / MANIFEST
-    try:
-        manifest = json.loads(path.read_bytes())
-        validated(CachedFacts, manifest, str(path))
-    except (OSError, ValueError, UserError):
-        return None  # an unreadable cache only costs the report these facts
-    return manifest
-
-
 def _sfreq_from_times(n_times: Any, times_s: Any) -> float | None:
     if not isinstance(times_s, list) or len(times_s) != 2 or not n_times or n_times < 2:
         return None
@@ -91,25 +50,22 @@ def _roots_text(results: StudyResults) -> str:
 
 def _data_items(results: StudyResults) -> list[tuple[str, str]]:
     final_data = results.final.data if results.final is not None else {}
-    cached = cached_eeg_facts(results) or {}
+    eeg = results.tuning_eeg
     synthetic = results.synthetic or {}
-    fmt = final_data.get("release_format") or cached.get("format") or synthetic.get("format")
-    channels = cached.get("ch_names")
+    fmt = final_data.get("release_format") or eeg.format or synthetic.get("format")
+    channels = eeg.channels
     n_channels = final_data.get("n_channels") or (len(channels) if channels else None)
     channel_text = NOT_RECORDED
     if n_channels:
         channel_text = f"{n_channels}" + (f": {' '.join(channels)}" if channels else "")
-    sfreq = cached.get("sfreq") or _sfreq_from_times(
-        final_data.get("n_times"), final_data.get("times_s")
-    )
-    times = cached.get("times") or final_data.get("times_s")
+    sfreq = eeg.sfreq or _sfreq_from_times(final_data.get("n_times"), final_data.get("times_s"))
+    times = eeg.times_s or final_data.get("times_s")
     sampling = NOT_RECORDED
     if sfreq:
         sampling = f"{float(sfreq):g} Hz"
         if times:
             sampling += f", {float(times[0]):.3f} to {float(times[-1]):.3f} s"
-    shape = cached.get("source_shape")
-    train_reps = final_data.get("train_repetitions_averaged") or (shape[1] if shape else None)
+    train_reps = final_data.get("train_repetitions_averaged") or eeg.train_repetitions
     test_reps = final_data.get("test_repetitions_averaged")
     test_text = (
         f"mean of {test_reps} repetitions per image" if test_reps else "not used (no final runs)"
@@ -119,7 +75,7 @@ def _data_items(results: StudyResults) -> list[tuple[str, str]]:
     )
     return [
         ("data root", _roots_text(results)),
-        ("data release/format", FORMAT_LABELS.get(fmt, fmt) if fmt else NOT_RECORDED),
+        ("data release/format", format_label(fmt) if fmt else NOT_RECORDED),
         ("channels", channel_text),
         ("sampling rate", sampling),
         ("repetition averaging", averaging),

@@ -8,8 +8,8 @@ from reports.figures import write_figures
 from reports.importance import EVALUATOR, Importances, param_importances
 from reports.protocol import protocol_table, synthetic_banner
 from reports.render import claim_out_dir, finish_out_dir, write_report
-from reports.study_results import StudyResults
-from reports.tables import BestTrial, best_trials, build_tables, importance_table
+from reports.tables import build_tables, importance_table
+from study.results import BestTrial, StudyResults, best_trials
 
 
 def importances(results: StudyResults, best: list[BestTrial]) -> dict[str, Importances]:

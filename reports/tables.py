@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reports.stats import WILCOXON_MIN_N, paired_difference
-from reports.study_results import FinalResults, FinalRun, StudyResults
-from reports.trials import FAILED, FINISHED, TrialRecord
+from study.results import BestTrial, FinalResults, FinalRun, StudyResults
 from trainables.models.ranking import TOP_KS, top_k_hits
 
 if TYPE_CHECKING:
@@ -48,52 +47,6 @@ class Table:
         if isinstance(value, float):
             return f"{value:.4g}"
         return str(value)
-
-
-@dataclass(frozen=True)
-class BestTrial:
-    """A backbone's best sweep trial by the study objective, and how its sweep went."""
-
-    backbone: str
-    trial: TrialRecord | None
-    row: dict[str, Any]
-    trials_run: int
-    trials_finished: int
-    trials_errored: int
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self.trial.config) if self.trial is not None else {}
-
-
-def best_trial(backbone: str, trials: list[TrialRecord], metric: str, mode: str) -> BestTrial:
-    """The trial whose best reported ``metric`` is best (ties: lowest trial id)."""
-    chosen: tuple[TrialRecord, dict[str, Any]] | None = None
-    for trial in trials:
-        row = trial.best(metric, mode)
-        if row is None or not np.isfinite(row[metric]):
-            continue
-        if chosen is None or _better(float(row[metric]), float(chosen[1][metric]), mode):
-            chosen = (trial, row.to_dict())
-    return BestTrial(
-        backbone=backbone,
-        trial=chosen[0] if chosen else None,
-        row=chosen[1] if chosen else {},
-        trials_run=len(trials),
-        trials_finished=sum(t.status == FINISHED for t in trials),
-        trials_errored=sum(t.status == FAILED for t in trials),
-    )
-
-
-def _better(value: float, incumbent: float, mode: str) -> bool:
-    return value > incumbent if mode == "max" else value < incumbent
-
-
-def best_trials(results: StudyResults) -> list[BestTrial]:
-    return [
-        best_trial(backbone, results.trials[backbone], results.objective, results.mode)
-        for backbone in results.spec.backbones
-    ]
 
 
 def tuned_params(results: StudyResults) -> list[str]:

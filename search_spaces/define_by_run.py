@@ -6,17 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from search_spaces.spec import (
-    TUNABLE_FIELDS,
-    Categorical,
-    IntRange,
-    LogUniform,
-    Number,
-    ParamSpec,
-    SearchSpace,
-    Uniform,
-)
+from search_spaces.distributions import distribution
+from search_spaces.spec import TUNABLE_FIELDS, Number, ParamSpec, SearchSpace
 
 
 def _as_field_type(name: str, value: Number) -> Number:
@@ -25,18 +18,21 @@ def _as_field_type(name: str, value: Number) -> Number:
 
 
 def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Number:
-    """Ask ``trial`` for field ``name`` under ``spec``; the value has the field's type."""
-    match spec:
-        case LogUniform(low, high):
-            value: Number = trial.suggest_float(name, low, high, log=True)
-        case Uniform(low, high):
-            value = trial.suggest_float(name, low, high)
-        case IntRange(low, high, step, log):
-            value = trial.suggest_int(name, low, high, step=step, log=log)
-        case Categorical(choices):
-            value = trial.suggest_categorical(name, list(choices))
-        case _:
-            raise TypeError(f"{name}: not a parameter spec: {spec!r}")
+    """Ask ``trial`` for field ``name`` under ``spec``'s distribution; the value has the field's
+    type. (Optuna's public suggest_* calls rebuild exactly the distribution they are given.)"""
+    try:
+        dist = distribution(spec)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    match dist:
+        case FloatDistribution():
+            value: Number = trial.suggest_float(
+                name, dist.low, dist.high, step=dist.step, log=dist.log
+            )
+        case IntDistribution():
+            value = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        case CategoricalDistribution():
+            value = trial.suggest_categorical(name, list(dist.choices))
     return _as_field_type(name, value)
 
 

@@ -43,8 +43,8 @@ QUICK = {  # for tests: the same pipeline in about a minute
 def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Path:
     """Run the whole pipeline into ``settings.out``; returns the report's Markdown file."""
     from reports.report import generate_report
-    from reports.study_results import load_study
     from study.final import best_configs, run_final
+    from study.results import load_study
     from study.sweep import create_study, run_study
     from study.synthetic import SynthConfig, write_dataset
 

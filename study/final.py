@@ -14,11 +14,17 @@ from typing import Any
 
 import yaml
 
-from reports.study_results import FINAL_DIR, FINAL_RUNS, FINAL_SPEC, FinalRun, load_final
-from reports.tables import best_trial
-from reports.trials import read_trials
 from study.provenance import provenance
 from study.ray_runtime import fit_checked, init_ray, restore_tuner
+from study.results import (
+    FINAL_DIR,
+    FINAL_RUNS,
+    FINAL_SPEC,
+    FinalRun,
+    best_trial,
+    load_final,
+    read_trials,
+)
 from study.spec import SPEC_FILE, DataSettings, StudySpec
 from study.trust import check_restore
 from trainables.common.atomic import atomic_write
@@ -44,12 +50,11 @@ def best_entries(study_dir: Path) -> dict[str, dict[str, Any]]:
                 f"{Path(study_dir) / backbone}: no trial reported {objective}; "
                 f"run or resume the sweep first"
             )
-        epoch = int(best.row["training_iteration"])
         values = {k: v for k, v in best.config.items() if k in TRAIN_FIELDS}
         entries[backbone] = {
-            "config": TrainConfig.from_dict({**values, "epochs": epoch}).to_dict(),
-            objective: float(best.row[objective]),
-            "best_epoch": epoch,
+            "config": TrainConfig.from_dict({**values, "epochs": best.epoch}).to_dict(),
+            objective: best.value,
+            "best_epoch": best.epoch,
             "trial_id": best.trial.trial_id,
         }
     return entries

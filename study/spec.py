@@ -101,6 +101,36 @@ class DataSettings:
 
 
 @dataclass
+class ValidationFacts:
+    """How the validation split carved from the training images came out."""
+
+    __pydantic_config__ = STRICT
+    kind: str
+    seed: int
+    n_train_images: int
+    n_val_images: int
+
+
+@dataclass
+class DataProtocol:
+    """The tuning data as the study first read it; recorded at creation so reports never reopen it.
+
+    EEG facts are those of the first tuning subject's training file (every tuning subject must
+    share them); ``synthetic`` is the data root's synthetic.json (without its file list) or None.
+    """
+
+    __pydantic_config__ = STRICT
+    release_format: str
+    channels: list[str]
+    sfreq: float
+    n_times: int
+    times_s: list[float]
+    train_repetitions_averaged: int
+    validation: ValidationFacts
+    synthetic: dict[str, Any] | None = None
+
+
+@dataclass
 class StudySpec:
     """Saved as ``<storage>/<name>/study.yaml`` before the first trial starts."""
 
@@ -114,6 +144,7 @@ class StudySpec:
     train: dict[str, Any] = field(default_factory=dict)
     wandb: WandbSettings = field(default_factory=WandbSettings)
     provenance: dict[str, Any] = field(default_factory=dict)
+    data_protocol: DataProtocol | None = None  # None: a study saved before it was recorded
 
     def validate(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -10,14 +10,22 @@ from typing import Any
 from search_spaces import SearchSpace, define_by_run, resolve
 from study.provenance import provenance
 from study.ray_runtime import fit_checked, init_ray, restore_tuner
-from study.spec import SPEC_FILE, StudySpec
+from study.results import best_trial, read_synthetic_manifest, read_trials
+from study.spec import SPEC_FILE, DataProtocol, StudySpec, ValidationFacts
 from study.trust import check_restore
 from study.validation import validated_json
 from trainables.common.atomic import save_json_atomic
 from trainables.common.errors import ConfigError, DataError
 from trainables.things_eeg2.decoding_data import DecodingData
 from trainables.things_eeg2.layout import find_layout
-from trainables.things_eeg2.loader import dataset_images, load_dataset_store, load_decoding_data
+from trainables.things_eeg2.loader import (
+    dataset_images,
+    load_dataset_store,
+    load_decoding_data,
+    load_subject_split,
+)
+from trainables.things_eeg2.prepared_cache import default_cache_dir
+from trainables.things_eeg2.splits import carve_validation
 from trainables.training.config import TrainConfig
 from trainables.tune.shared_data import SharedEEGData, share_eeg
 
@@ -177,18 +185,14 @@ def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> Sweep
     start = time.monotonic()
     tuner = _tuner(spec, study_dir, backbone, trainable)
     grid = fit_checked(tuner, study_dir / backbone, spec.sweep.num_samples)
-    best_value, best_config = None, {}
-    if len(grid) > grid.num_errors:
-        best = grid.get_best_result(spec.sweep.objective, spec.sweep.mode, scope="all")
-        column = best.metrics_dataframe[spec.sweep.objective]
-        best_value = float(column.max() if spec.sweep.mode == "max" else column.min())
-        best_config = dict(best.config)
+    trials = read_trials(study_dir / backbone)  # the best as the report picks it
+    best = best_trial(backbone, trials, spec.sweep.objective, spec.sweep.mode)
     outcome = SweepOutcome(
         backbone=backbone,
         trials=len(grid),
         errors=grid.num_errors,
-        best_value=best_value,
-        best_config=best_config,
+        best_value=best.value,
+        best_config=best.config,
         seconds=round(time.monotonic() - start, 1),
     )
     save_json_atomic(study_dir / backbone / DONE_FILE, outcome.to_dict())
@@ -209,8 +213,38 @@ def preflight(spec: StudySpec) -> None:
         load_dataset_store(layout, backbone, images)
 
 
+def data_protocol(spec: StudySpec) -> DataProtocol:
+    """The tuning data's protocol, read as the sweep reads it (this prepares the first tuning
+    subject's cache, which the sweep would do next): recorded so reports never reopen the data."""
+    data = spec.data
+    layout = find_layout(Path(data.root))
+    images = dataset_images(layout)
+    cache_dir = Path(data.cache_dir) if data.cache_dir else default_cache_dir(layout.root)
+    eeg = load_subject_split(layout, data.tune_subjects[0], "train", images.train, cache_dir)
+    split = carve_validation(
+        images.train.concepts, data.val_kind, seed=data.val_seed, count=data.val_count
+    )
+    synthetic = read_synthetic_manifest(Path(data.root))
+    return DataProtocol(
+        release_format=eeg.format,
+        channels=list(eeg.ch_names),
+        sfreq=float(eeg.sfreq),
+        n_times=int(eeg.times.shape[0]),
+        times_s=[float(eeg.times[0]), float(eeg.times[-1])],
+        train_repetitions_averaged=int(eeg.n_repetitions),
+        validation=ValidationFacts(
+            kind=split.kind,
+            seed=split.seed,
+            n_train_images=int(len(split.train_idx)),
+            n_val_images=int(len(split.val_idx)),
+        ),
+        synthetic={k: v for k, v in synthetic.items() if k != "files"} if synthetic else None,
+    )
+
+
 def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
-    """Validate, resolve each backbone's space, record provenance, save ``study.yaml``."""
+    """Validate, resolve each backbone's space, record the tuning data's protocol and the
+    provenance, save ``study.yaml``."""
     spec.validate()
     if (study_dir / SPEC_FILE).exists():
         raise ConfigError(
@@ -221,6 +255,7 @@ def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
     spec.spaces = resolved_spaces(spec)
     base_train_config(spec)
     preflight(spec)
+    spec.data_protocol = data_protocol(spec)
     spec.provenance = provenance()
     spec.save(study_dir)
     return spec

@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reports.report import generate_report
-    from reports.study_results import load_study
+    from study.results import load_study
 
     results = load_study(args.storage, args.name)
     out_dir = args.out if args.out is not None else results.study_dir / REPORT_DIR

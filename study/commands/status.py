@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from reports.trials import FAILED, FINISHED, read_trials
 from study.commands.sweep import add_storage_arguments
-from study.spec import StudySpec, study_dir
-from study.sweep import read_outcome
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.results import FAILED, FINISHED, best_trial, read_trials
+    from study.spec import StudySpec, study_dir
+    from study.sweep import read_outcome
+
     directory = study_dir(args.storage, args.name)
     spec = StudySpec.load(directory)
     metric, mode = spec.sweep.objective, spec.sweep.mode
@@ -39,15 +40,12 @@ def run(args: argparse.Namespace) -> int:
             f"{counts['PENDING'] + counts['PAUSED']} waiting, {counts[FAILED]} failed "
             f"(budget {spec.sweep.num_samples})"
         )
-        scored = [(t, t.best(metric, mode)) for t in trials]
-        scored = [(t, row) for t, row in scored if row is not None]
-        if scored:
-            pick = max if mode == "max" else min
-            trial, row = pick(scored, key=lambda item: item[1][metric])
-            params = ", ".join(f"{k}={_fmt(trial.config.get(k))}" for k in tuned)
+        best = best_trial(backbone, trials, metric, mode)
+        if best.trial is not None:
+            params = ", ".join(f"{k}={_fmt(best.config.get(k))}" for k in tuned)
             print(
-                f"  best {metric} {row[metric]:.4f} at epoch {int(row['training_iteration'])} "
-                f"(trial {trial.trial_id}, {trial.status.lower()}): {params}"
+                f"  best {metric} {best.value:.4f} at epoch {best.epoch} "
+                f"(trial {best.trial.trial_id}, {best.trial.status.lower()}): {params}"
             )
         for failed in (t for t in trials if t.status == FAILED):
             print(f"  failed trial {failed.trial_id}: {failed.error}")

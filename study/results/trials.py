@@ -37,10 +37,12 @@ class TrialRecord:
     error: str | None = None
 
     def best(self, metric: str, mode: str) -> pd.Series | None:
-        """The history row with the best value of ``metric`` (None before the first report)."""
+        """The first history row with the best value of ``metric`` (None: it never reported one)."""
         if self.history.empty or metric not in self.history:
             return None
-        column = self.history[metric]
+        column = self.history[metric].dropna()
+        if column.empty:
+            return None
         index = column.idxmax() if mode == "max" else column.idxmin()
         return self.history.loc[index]
 

@@ -1,8 +1,7 @@
-"""Load a finished (or partly finished) study from disk: spec, sweep trials and final runs."""
+"""Read final training from a study folder: ``final/final.yaml`` and the runs of ``final/runs``."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,17 +9,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from reports.trials import TrialRecord, last_checkpoint, read_trials
-from study.spec import StudySpec
-from study.spec import study_dir as resolve_study_dir
+from study.results.trials import TrialRecord, last_checkpoint, read_trials
 from study.validation import validated
-from trainables.common.errors import ConfigError, DataError
+from trainables.common.errors import DataError
 
 FINAL_DIR = "final"
 FINAL_SPEC = "final.yaml"
 FINAL_RUNS = "runs"
 SIMILARITY_FILE = "test_similarity.npy"
-SYNTH_MANIFEST = "synthetic.json"
 RUN_KEYS = ("backbone", "subject", "seed")
 
 
@@ -115,58 +111,6 @@ class FinalResults:
         return ordered + sorted(done - set(ordered))
 
 
-@dataclass
-class StudyResults:
-    """Everything a report needs about one study."""
-
-    study_dir: Path
-    spec: StudySpec
-    trials: dict[str, list[TrialRecord]]
-    final: FinalResults | None = None
-    synthetic: dict[str, Any] | None = None
-
-    @property
-    def objective(self) -> str:
-        return self.spec.sweep.objective
-
-    @property
-    def mode(self) -> str:
-        return self.spec.sweep.mode
-
-
-def load_study(storage: Path, name: str) -> StudyResults:
-    """Read ``<storage>/<name>``; a missing study is a ConfigError naming the folder."""
-    study_dir = resolve_study_dir(storage, name)
-    if not study_dir.is_dir():
-        raise ConfigError(f"{study_dir}: no such study (check --name and --storage)")
-    spec = StudySpec.load(study_dir)
-    trials = {backbone: read_trials(study_dir / backbone) for backbone in spec.backbones}
-    final_dir = study_dir / FINAL_DIR
-    final = load_final(final_dir) if (final_dir / FINAL_SPEC).is_file() else None
-    return StudyResults(
-        study_dir=study_dir,
-        spec=spec,
-        trials=trials,
-        final=final,
-        synthetic=_synthetic(data_roots(spec, final)),
-    )
-
-
-def data_roots(spec: StudySpec, final: FinalResults | None) -> list[str]:
-    """The data roots the study's numbers came from: the sweep's and the final's (if other)."""
-    roots = [spec.data.root] if spec.data.root else []
-    final_root = final.data.get("root") if final is not None else None
-    if isinstance(final_root, str) and final_root not in roots:
-        roots.append(final_root)
-    return roots
-
-
-def _synthetic(roots: list[str]) -> dict[str, Any] | None:
-    """The first synthetic.json among ``roots``: any synthetic data used gets the banner."""
-    manifests = (read_synthetic_manifest(Path(root)) for root in roots)
-    return next((m for m in manifests if m is not None), None)
-
-
 def load_final(final_dir: Path) -> FinalResults:
     """Read ``final/final.yaml`` and the runs of ``final/runs``."""
     path = Path(final_dir) / FINAL_SPEC
@@ -202,15 +146,3 @@ def _final_run(trial: TrialRecord) -> FinalRun:
             f"seed, got {backbone!r}, {subject!r}, {seed!r}"
         )
     return FinalRun(backbone=backbone, subject=subject, seed=seed, trial=trial)
-
-
-def read_synthetic_manifest(data_root: Path) -> dict[str, Any] | None:
-    """The data root's synthetic.json (written by `study synth`), or None for real data."""
-    path = Path(data_root).expanduser() / SYNTH_MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_bytes())
-    except ValueError:  # not JSON, or not UTF-8
-        return {"synthetic": True, "unreadable": str(path)}
-    return manifest if isinstance(manifest, dict) else {"synthetic": True}

@@ -1,0 +1,49 @@
+"""The one reader of a study folder: sweep trials, final runs, the best trial, the data facts.
+
+Used by `study status`, `study final`, `study export-best`, the sweep's recorded outcome and the
+report. Nothing here starts Ray or imports torch.
+"""
+
+from study.results.best import BestTrial, best_trial, best_trials
+from study.results.data_facts import EEGFacts, format_label, tuning_eeg_facts
+from study.results.final_runs import (
+    FINAL_DIR,
+    FINAL_RUNS,
+    FINAL_SPEC,
+    FinalResults,
+    FinalRun,
+    load_final,
+)
+from study.results.study_folder import (
+    StudyResults,
+    data_roots,
+    load_study,
+    read_synthetic_manifest,
+    synthetic_manifest,
+)
+from study.results.trials import FAILED, FINISHED, TrialRecord, last_checkpoint, read_trials
+
+__all__ = [
+    "FAILED",
+    "FINAL_DIR",
+    "FINAL_RUNS",
+    "FINAL_SPEC",
+    "FINISHED",
+    "BestTrial",
+    "EEGFacts",
+    "FinalResults",
+    "FinalRun",
+    "StudyResults",
+    "TrialRecord",
+    "best_trial",
+    "best_trials",
+    "data_roots",
+    "format_label",
+    "last_checkpoint",
+    "load_final",
+    "load_study",
+    "read_synthetic_manifest",
+    "read_trials",
+    "synthetic_manifest",
+    "tuning_eeg_facts",
+]
