@@ -8,7 +8,7 @@ from pathlib import Path
 from study.synthetic import check_synth_complete
 from trainables.common.errors import DataError
 from trainables.embedding.store import list_stores
-from trainables.things_eeg2.eeg_files import FORMAT_LABELS
+from trainables.things_eeg2.formats import FORMAT_LABELS
 from trainables.things_eeg2.images import ImageList, ImageSet
 from trainables.things_eeg2.layout import DataLayout, find_layout
 from trainables.things_eeg2.loader import (

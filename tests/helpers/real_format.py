@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from study.synthetic import OSF_CHANNELS
 from trainables.embedding.store import StoreManifest, image_list_hash, write_store
+from trainables.things_eeg2.formats import OSF_CHANNELS
 
 
 def write_format_a(path: Path, content: dict) -> Path:
@@ -37,7 +37,7 @@ def eeg_content(
     if fmt == "osf":
         n_channels = n_channels or 17
         n_times, times = 100, -0.2 + np.arange(100) / 100
-        ch_names = OSF_CHANNELS[:n_channels] if n_channels <= 17 else _names(n_channels)
+        ch_names = list(OSF_CHANNELS[:n_channels]) if n_channels <= 17 else _names(n_channels)
     else:
         n_channels = n_channels or 63
         n_times, times = 250, -0.2 + np.arange(300) / 250

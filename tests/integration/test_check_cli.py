@@ -130,12 +130,12 @@ def test_synth_then_check_then_load(tmp_path: Path, capsys, fmt: str) -> None:
 def test_check_refuses_a_synth_tree_whose_run_was_interrupted(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import study.synthetic
+    import study.synthetic.writer
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(study.synthetic, "write_embedding_store", interrupted)
+    monkeypatch.setattr(study.synthetic.writer, "write_embedding_store", interrupted)
     out = tmp_path / "twin"
     assert main(["synth", "--out", str(out), "--subjects", "1", "--no-images"]) == 130
     capsys.readouterr()

@@ -20,7 +20,7 @@ def test_format_a_reads_with_its_axes(tmp_path: Path) -> None:
     rec = read_eeg_file(path)
     assert rec.format == FORMAT_OSF
     assert rec.shape == (5, 4, 17, 100)
-    assert rec.ch_names == OSF_CHANNELS
+    assert rec.ch_names == list(OSF_CHANNELS)
     assert rec.sfreq == 100.0
     np.testing.assert_allclose(rec.times, content["times"])
     np.testing.assert_array_equal(rec.data, content["preprocessed_eeg_data"])

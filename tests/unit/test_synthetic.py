@@ -18,8 +18,6 @@ from study.arguments import parse_subjects
 from study.cli import main
 from study.synthetic import (
     FORMATS,
-    NICE_CHANNELS,
-    OSF_CHANNELS,
     SCALES,
     GenerativeParams,
     LazyArray,
@@ -32,6 +30,7 @@ from study.synthetic import (
 )
 from trainables.common.errors import ConfigError
 from trainables.embedding.store import image_list_hash, load_store
+from trainables.things_eeg2.formats import NICE_CHANNELS, OSF_CHANNELS
 
 TINY = SCALES["tiny"]
 
@@ -82,7 +81,7 @@ def test_osf_files_have_the_exact_release_format(osf_tree: Path, split: str) -> 
     data = content["preprocessed_eeg_data"]
     n, reps = (TINY.n_train, 4) if split == "train" else (TINY.n_test, 80)
     assert data.dtype == np.float64 and data.shape == (n, reps, 17, 100)
-    assert content["ch_names"] == OSF_CHANNELS
+    assert content["ch_names"] == list(OSF_CHANNELS)
     assert np.allclose(content["times"], -0.2 + np.arange(100) / 100)
     assert np.isfinite(data).all()
     # The streaming writer produces exactly what np.save of the same dict produces.
@@ -101,7 +100,7 @@ def test_nice_files_have_the_exact_release_format(nice_tree: Path, split: str) -
     data = content["preprocessed_eeg_data"]
     n, reps = (TINY.n_train, 4) if split == "train" else (TINY.n_test, 80)
     assert data.dtype == np.float64 and data.shape == (n, reps, 63, 250)
-    assert content["ch_names"] == NICE_CHANNELS
+    assert content["ch_names"] == list(NICE_CHANNELS)
     assert "Fz" not in content["ch_names"] and set(OSF_CHANNELS) <= set(content["ch_names"])
     assert len(set(content["ch_names"])) == 63
     times = content["times"]
@@ -552,26 +551,26 @@ def test_a_rerun_replaces_the_previous_run_and_leaves_the_prepared_cache(
 def test_an_interrupted_run_is_listed_up_front_and_replaced_by_the_next(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import study.synthetic as synthetic
+    import study.synthetic.writer as writer
 
-    real_write = synthetic.write_eeg_file
+    real_write = writer.write_eeg_file
     calls = []
 
-    def crash_on_second_file(path: Path, payload: dict, fmt: synthetic.EEGFormat) -> None:
+    def crash_on_second_file(path: Path, payload: dict, fmt: writer.EEGFormat) -> None:
         calls.append(path)
         if len(calls) == 2:
             (path.parent / f".{path.name}.abc_1234.tmp").write_bytes(b"half a file")
             raise KeyboardInterrupt
         real_write(path, payload, fmt)
 
-    monkeypatch.setattr(synthetic, "write_eeg_file", crash_on_second_file)
+    monkeypatch.setattr(writer, "write_eeg_file", crash_on_second_file)
     out = tmp_path / "twin"
     assert main(["synth", "--out", str(out), "--subjects", "1", "--no-images"]) == 130
     info = json.loads((out / "synthetic.json").read_text())
     assert info["complete"] is False
     assert "eeg/sub-01/preprocessed_eeg_test.npy" in info["files"]
     assert set(info["files"].values()) == {None}
-    monkeypatch.setattr(synthetic, "write_eeg_file", real_write)
+    monkeypatch.setattr(writer, "write_eeg_file", real_write)
     assert main(["synth", "--out", str(out), "--subjects", "1", "--no-images"]) == 0
     assert json.loads((out / "synthetic.json").read_text())["complete"] is True
     assert not list(out.rglob("*.tmp"))

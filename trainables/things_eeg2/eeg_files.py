@@ -1,8 +1,6 @@
 """Read and validate THINGS-EEG2 preprocessed EEG files in both released flavours.
 
-Format A ("osf", the official OSF release) is an ``np.save``-d dict (npy magic); format B
-("nice", the NICE/ATM 250 Hz release) is a raw protocol-4 pickle of a dict whose ``times`` has
-more entries than the data has samples (the data keeps the last ones). The format is detected
+The two formats are described in :mod:`trainables.things_eeg2.formats`. The format is detected
 from the first bytes, never the file name, and both are unpickled by the restricted unpickler.
 """
 
@@ -15,16 +13,17 @@ from typing import Any
 import numpy as np
 
 from trainables.common.errors import DataError
-from trainables.things_eeg2.safe_pickle import NPY_MAGIC, load_npy_object, safe_load
-
-FORMAT_OSF = "osf"
-FORMAT_NICE = "nice"
-FORMAT_LABELS = {
-    FORMAT_OSF: "A (OSF release: np.save of a dict)",
-    FORMAT_NICE: "B (NICE/ATM release: raw pickle of a dict)",
-}
-REQUIRED_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
-PICKLE_PROTO = 0x80
+from trainables.things_eeg2.formats import (
+    CH_NAMES_KEY,
+    EEG_DATA_KEY,
+    EEG_KEYS,
+    FORMAT_NICE,
+    FORMAT_OSF,
+    NPY_MAGIC,
+    PICKLE_PROTO,
+    TIMES_KEY,
+)
+from trainables.things_eeg2.safe_pickle import load_npy_object, safe_load
 
 
 @dataclass(frozen=True)
@@ -72,29 +71,29 @@ def read_eeg_file(path: Path) -> EEGRecording:
 def _validate(path: Path, fmt: str, content: Any) -> EEGRecording:
     if not isinstance(content, dict):
         raise DataError(
-            f"{path}: expected a dict with keys {', '.join(REQUIRED_KEYS)}, "
+            f"{path}: expected a dict with keys {', '.join(EEG_KEYS)}, "
             f"found {type(content).__name__}"
         )
-    missing = [k for k in REQUIRED_KEYS if k not in content]
+    missing = [k for k in EEG_KEYS if k not in content]
     if missing:
         found = ", ".join(sorted(map(str, content))) or "none"
         raise DataError(
-            f"{path}: expected keys {', '.join(REQUIRED_KEYS)}; missing {', '.join(missing)} "
+            f"{path}: expected keys {', '.join(EEG_KEYS)}; missing {', '.join(missing)} "
             f"(found: {found})"
         )
-    data = content["preprocessed_eeg_data"]
+    data = content[EEG_DATA_KEY]
     if not isinstance(data, np.ndarray) or data.ndim != 4:
         raise DataError(
-            f"{path}: expected preprocessed_eeg_data as a 4-D array (images, repetitions, "
+            f"{path}: expected {EEG_DATA_KEY} as a 4-D array (images, repetitions, "
             f"channels, times), found {_describe(data)}"
         )
     if data.dtype not in (np.float64, np.float32):
-        raise DataError(f"{path}: expected preprocessed_eeg_data float64, found {data.dtype}")
+        raise DataError(f"{path}: expected {EEG_DATA_KEY} float64, found {data.dtype}")
     n_images, n_reps, n_channels, n_times = data.shape
     if min(data.shape) == 0:
-        raise DataError(f"{path}: preprocessed_eeg_data is empty, shape {data.shape}")
-    ch_names = _channel_names(path, content["ch_names"], n_channels)
-    times = _times(path, fmt, content["times"], n_times)
+        raise DataError(f"{path}: {EEG_DATA_KEY} is empty, shape {data.shape}")
+    ch_names = _channel_names(path, content[CH_NAMES_KEY], n_channels)
+    times = _times(path, fmt, content[TIMES_KEY], n_times)
     finite = np.isfinite(data)
     if not finite.all():
         bad = np.argwhere(~finite)

@@ -16,14 +16,9 @@ import numpy as np
 
 from trainables.common.errors import DataError
 from trainables.embedding.store import image_list_hash
+from trainables.things_eeg2.formats import IMAGE_SPLIT_FOLDERS, METADATA_FILE, METADATA_KEYS
 from trainables.things_eeg2.safe_pickle import load_npy_object
 
-SPLIT_FOLDERS = {"train": "training_images", "test": "test_images"}
-METADATA_FILE = "image_metadata.npy"
-METADATA_KEYS = {
-    "train": ("train_img_concepts", "train_img_files"),
-    "test": ("test_img_concepts", "test_img_files"),
-}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -71,19 +66,20 @@ def read_images(images_dir: Path, metadata_path: Path | None = None) -> ImageSet
     images_dir = Path(images_dir)
     if metadata_path is None and (images_dir / METADATA_FILE).is_file():
         metadata_path = images_dir / METADATA_FILE
-    has_folders = all((images_dir / f).is_dir() for f in SPLIT_FOLDERS.values())
+    has_folders = all((images_dir / f).is_dir() for f in IMAGE_SPLIT_FOLDERS.values())
     if not has_folders and metadata_path is None:
         raise DataError(
-            f"{images_dir}: expected training_images/ and test_images/ folders or "
+            f"{images_dir}: expected {IMAGE_SPLIT_FOLDERS['train']}/ and "
+            f"{IMAGE_SPLIT_FOLDERS['test']}/ folders or "
             f"{METADATA_FILE}, found neither"
         )
     from_meta = _from_metadata(metadata_path) if metadata_path is not None else None
     if has_folders:
-        lists = {split: _from_folders(images_dir, split) for split in SPLIT_FOLDERS}
+        lists = {split: _from_folders(images_dir, split) for split in IMAGE_SPLIT_FOLDERS}
         if from_meta is not None:
-            for split in SPLIT_FOLDERS:
+            for split in IMAGE_SPLIT_FOLDERS:
                 _cross_check(lists[split], from_meta[split], images_dir, metadata_path)
-        source = "folders + image_metadata.npy" if from_meta is not None else "folders"
+        source = f"folders + {METADATA_FILE}" if from_meta is not None else "folders"
     else:
         lists, source = from_meta, METADATA_FILE
     image_set = ImageSet(root=images_dir, train=lists["train"], test=lists["test"], source=source)
@@ -105,7 +101,7 @@ def check_disjoint_concepts(image_set: ImageSet) -> None:
 
 
 def _from_folders(images_dir: Path, split: str) -> ImageList:
-    folder = images_dir / SPLIT_FOLDERS[split]
+    folder = images_dir / IMAGE_SPLIT_FOLDERS[split]
     paths = sorted(
         p.relative_to(images_dir).as_posix()
         for p in folder.glob("*/*")
@@ -124,7 +120,8 @@ def _from_metadata(path: Path) -> dict[str, ImageList]:
     if not isinstance(meta, dict):
         raise DataError(f"{path}: expected a dict, found {type(meta).__name__}")
     lists = {}
-    for split, (concept_key, file_key) in METADATA_KEYS.items():
+    for split, keys in METADATA_KEYS.items():
+        concept_key, file_key = keys.concepts, keys.files
         missing = [k for k in (concept_key, file_key) if k not in meta]
         if missing:
             raise DataError(
@@ -137,7 +134,9 @@ def _from_metadata(path: Path) -> dict[str, ImageList]:
                 f"{path}: expected {concept_key} and {file_key} of equal non-zero length, "
                 f"found {len(concepts)} and {len(files)}"
             )
-        paths = [f"{SPLIT_FOLDERS[split]}/{c}/{f}" for c, f in zip(concepts, files, strict=True)]
+        paths = [
+            f"{IMAGE_SPLIT_FOLDERS[split]}/{c}/{f}" for c, f in zip(concepts, files, strict=True)
+        ]
         if paths != sorted(paths):
             raise DataError(f"{path}: expected {split} images in sorted path order, found unsorted")
         lists[split] = ImageList(split=split, paths=paths, concepts=concepts)
@@ -158,9 +157,8 @@ def _cross_check(folders: ImageList, meta: ImageList, images_dir: Path, meta_pat
     if folders.paths == meta.paths:
         return
     if len(folders) != len(meta):
-        found = (
-            f"{len(meta)} listed vs {len(folders)} in {images_dir / SPLIT_FOLDERS[folders.split]}"
-        )
+        folder = images_dir / IMAGE_SPLIT_FOLDERS[folders.split]
+        found = f"{len(meta)} listed vs {len(folders)} in {folder}"
     else:
         i = next(
             i for i, (a, b) in enumerate(zip(folders.paths, meta.paths, strict=True)) if a != b

@@ -5,12 +5,17 @@ Common release folder names are auto-detected; every folder can be given explici
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from trainables.common.errors import DataError
-from trainables.things_eeg2.images import METADATA_FILE, SPLIT_FOLDERS
+from trainables.things_eeg2.formats import (
+    EEG_FILES,
+    IMAGE_SPLIT_FOLDERS,
+    METADATA_FILE,
+    SUBJECT_PATTERN,
+    subject_folder,
+)
 
 EEG_DIR_NAMES = (
     "eeg",
@@ -22,8 +27,6 @@ EEG_DIR_NAMES = (
 )
 IMAGE_DIR_NAMES = ("imgs", "images", "image_set", "Image_set", "images_set")
 EMBEDDINGS_DIR_NAME = "embeddings"
-EEG_FILES = {"train": "preprocessed_eeg_training.npy", "test": "preprocessed_eeg_test.npy"}
-SUBJECT_PATTERN = re.compile(r"^sub-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class DataLayout:
         """Path of a subject's ``train`` or ``test`` EEG file (which may not exist)."""
         if subject not in self.subject_dirs:
             found = ", ".join(str(s) for s in self.subjects)
-            raise DataError(f"{self.eeg_dir}: expected subject sub-{subject:02d}, found {found}")
+            raise DataError(
+                f"{self.eeg_dir}: expected subject {subject_folder(subject)}, found {found}"
+            )
         return self.subject_dirs[subject] / EEG_FILES[split]
 
 
@@ -111,7 +116,8 @@ def _find_eeg_dir(root: Path) -> Path:
 
 def _is_images_dir(path: Path) -> bool:
     return path.is_dir() and (
-        any((path / f).is_dir() for f in SPLIT_FOLDERS.values()) or (path / METADATA_FILE).is_file()
+        any((path / f).is_dir() for f in IMAGE_SPLIT_FOLDERS.values())
+        or (path / METADATA_FILE).is_file()
     )
 
 

@@ -216,9 +216,6 @@ def safe_loads(data: bytes, source: Path | str) -> Any:
     return safe_load(io.BytesIO(data), source)
 
 
-NPY_MAGIC = b"\x93NUMPY"
-
-
 def load_npy_object(fh: BinaryIO, source: Path | str) -> Any:
     """Read an ``np.save``-d 0-d object array from ``fh`` (at its start) and return its ``.item()``.
 

@@ -14,6 +14,7 @@ deletes the previous run's files only when everything in the folder is accounted
   and no symbolic link anywhere: synth never writes or deletes through one.
 
 Otherwise it refuses with a one-line error naming the first offending path (in sorted order).
+`study check` refuses a tree whose manifest does not say ``complete: true``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
-from trainables.common.errors import ConfigError
+from trainables.common.errors import ConfigError, DataError
 from trainables.things_eeg2.prepared_cache import CACHE_DIR_NAME
 
 SYNTH_MANIFEST = "synthetic.json"
-TREE_FOLDERS = ("eeg", "images", "embeddings")
+EEG_DIR, IMAGES_DIR, EMBEDDINGS_DIR = "eeg", "images", "embeddings"  # names the layout detects
+TREE_FOLDERS = (EEG_DIR, IMAGES_DIR, EMBEDDINGS_DIR)
 MAX_MANIFEST_BYTES = 64 << 20  # a full-scale manifest is about 3 MB
 LINK = "is a symbolic link (`study synth` never writes or deletes through links)"
 _TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # atomic_write's mkstemp names
@@ -205,3 +207,19 @@ def file_facts(out: Path, files: list[str]) -> dict[str, dict[str, int]]:
             raise ConfigError(f"{out / rel}: changed type while `study synth` was writing it")
         facts[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     return facts
+
+
+def check_synth_complete(root: Path) -> None:
+    """DataError if ``root`` is a synthetic tree whose `study synth` run did not finish."""
+    path = Path(root) / SYNTH_MANIFEST
+    if not path.is_file():
+        return
+    try:
+        complete = json.loads(path.read_bytes()).get("complete")
+    except (OSError, ValueError, AttributeError):
+        complete = None
+    if complete is not True:
+        raise DataError(
+            f"{path}: incomplete synthetic dataset (its `study synth` run did not finish, or this "
+            f"file is damaged); write it again with `study synth --out {root}`"
+        )
