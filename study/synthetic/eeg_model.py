@@ -1,13 +1,7 @@
 """The EEG forward model of the twin: one subject's single trials from the image latents.
 
 The generative model (image latents, EEG, embeddings; every parameter with its default) is
-documented once, in docs/synthetic-twin.md, section "The generative model". Details the code
-fixes beyond it: ``A_s = sqrt(1 - subject_topography_share) * A_shared +
-sqrt(subject_topography_share) * A_subject``; the noise's spatial length scale is
-``noise_spatial_scale`` times a per-subject factor drawn from 0.8..1.2, and the noise is rescaled
-to unit variance after smoothing; trials are generated in chunks of about ``TRIALS_PER_CHUNK``,
-each from its own random stream (it depends only on the chunk's index), so a full-scale file is
-written without being held in memory.
+documented once, in docs/synthetic-twin.md, section "The generative model".
 """
 
 from __future__ import annotations

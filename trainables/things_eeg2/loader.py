@@ -11,6 +11,7 @@ import numpy as np
 from trainables.common.errors import ConfigError, DataError
 from trainables.embedding.store import EmbeddingStore, load_store
 from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
+from trainables.things_eeg2.formats import IMAGE_SPLIT_FOLDERS, METADATA_FILE
 from trainables.things_eeg2.images import ImageList, ImageSet, read_images
 from trainables.things_eeg2.layout import DataLayout
 from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir, load_prepared
@@ -19,11 +20,12 @@ from trainables.things_eeg2.splits import ValidationSplit, carve_validation
 
 
 def dataset_images(layout: DataLayout) -> ImageSet:
-    """The dataset's ordered image lists (folders and/or image_metadata.npy)."""
+    """The dataset's ordered image lists (folders and/or the image metadata file)."""
     if layout.images_dir is None and layout.metadata_path is None:
         raise DataError(
             f"{layout.root}: expected an images folder (imgs/, images/ or image_set/ with "
-            f"training_images/ and test_images/) or image_metadata.npy, found none; "
+            f"{IMAGE_SPLIT_FOLDERS['train']}/ and {IMAGE_SPLIT_FOLDERS['test']}/) or "
+            f"{METADATA_FILE}, found none; "
             f"pass --images-dir"
         )
     images_dir = layout.images_dir or layout.metadata_path.parent
