@@ -185,15 +185,23 @@ def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> Sweep
     start = time.monotonic()
     tuner = _tuner(spec, study_dir, backbone, trainable)
     grid = fit_checked(tuner, study_dir / backbone, spec.sweep.num_samples)
-    trials = read_trials(study_dir / backbone)  # the best as the report picks it
-    best = best_trial(backbone, trials, spec.sweep.objective, spec.sweep.mode)
+    seconds = round(time.monotonic() - start, 1)
+    return record_outcome(spec, study_dir, backbone, len(grid), grid.num_errors, seconds)
+
+
+def record_outcome(
+    spec: StudySpec, study_dir: Path, backbone: str, trials: int, errors: int, seconds: float
+) -> SweepOutcome:
+    """Save ``sweep_done.json`` with the best trial read from disk as the report picks it."""
+    records = read_trials(study_dir / backbone)
+    best = best_trial(backbone, records, spec.sweep.objective, spec.sweep.mode)
     outcome = SweepOutcome(
         backbone=backbone,
-        trials=len(grid),
-        errors=grid.num_errors,
+        trials=trials,
+        errors=errors,
         best_value=best.value,
         best_config=best.config,
-        seconds=round(time.monotonic() - start, 1),
+        seconds=seconds,
     )
     save_json_atomic(study_dir / backbone / DONE_FILE, outcome.to_dict())
     return outcome

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psutil
 
-from reports.trials import read_trials
 from study.ray_runtime import init_ray
+from study.results import read_trials
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study
 from study.synthetic import SynthConfig, write_dataset

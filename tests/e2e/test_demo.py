@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.study_results import load_study
 from study.cli import main
+from study.results import load_study
 
 
 def test_quick_demo_runs_the_whole_workflow(

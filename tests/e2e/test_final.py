@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 import yaml
 
-from reports.study_results import load_final
-from reports.trials import FINISHED, read_trials
 from study.cli import main
 from study.final import best_configs, load_train_config, run_final
+from study.results import FINISHED, load_final, read_trials
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study
 from tests.helpers.toy_data import toy_data
 from trainables.common.errors import ConfigError
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.loader import load_run_data
-from trainables.things_eeg2.splits import train_subjects
+from trainables.things_eeg2.protocols import train_subjects
 from trainables.training.checkpoints import TEST_SIMILARITY_FILE
 from trainables.training.config import TrainConfig
 from trainables.training.loop import train

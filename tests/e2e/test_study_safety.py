@@ -427,8 +427,8 @@ def test_the_report_follows_the_data_the_final_used(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from reports.protocol import protocol_table, synthetic_banner
-    from reports.study_results import load_study
     from study import final
+    from study.results import load_study
     from trainables.tune import final_trainable as final_run
 
     for name in ("init_ray", "_tuner", "fit_checked"):  # no training: only what is saved

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-from reports.trials import FINISHED, read_trials
 from study.cli import main
+from study.results import FINISHED, best_trials, load_study, read_trials
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, read_outcome, run_study, tuning_data
 from trainables.common.errors import ConfigError, DataError
@@ -126,6 +126,10 @@ def test_tiny_sweep_with_asha_runs_every_backbone(
         proposals.append(sorted(t.config["lr_encoder"] for t in trials))
         assert read_outcome(directory, outcome.backbone) == outcome
     assert proposals[0] == proposals[1], "same seed -> same (random start-up) proposals"
+    for best in best_trials(load_study(tmp_path, "tiny")):  # the report's pick is the sweep's
+        recorded = read_outcome(directory, best.backbone)
+        assert recorded is not None
+        assert (recorded.best_value, recorded.best_config) == (best.value, best.config)
     capsys.readouterr()
     assert main(["status", "--name", "tiny", "--storage", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

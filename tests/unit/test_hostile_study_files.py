@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 
 from reports.render import REPORT_MANIFEST
 from reports.report import generate_report
-from reports.study_results import load_study
 from study.cli import main
+from study.results import load_study
 from tests.helpers.study_files import BACKBONES, make_study
 from trainables.common.errors import ConfigError
 

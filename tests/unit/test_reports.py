@@ -17,10 +17,10 @@ from reports.importance import MIN_TRIALS, TARGET_QUANTILE
 from reports.protocol import protocol_table, synthetic_banner
 from reports.report import generate_report, importances
 from reports.stats import PAIRED_T, WILCOXON, paired_difference
-from reports.study_results import load_study
-from reports.tables import aligned_pairs, best_trials, build_tables, importance_table
+from reports.tables import aligned_pairs, build_tables, importance_table
 from search_spaces.presets import SEED
 from study.cli import main
+from study.results import best_trials, load_study
 from tests.helpers.study_files import BACKBONES, GALLERY, make_study
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

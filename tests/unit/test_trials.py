@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from reports.trials import read_trials
+from study.results import read_trials
 
 
 def _state(path: Path, trials: list[tuple[str, str]]) -> None:
