@@ -21,6 +21,7 @@ from search_spaces import (
     SearchSpace,
     Uniform,
     define_by_run,
+    distribution,
     load_space_file,
     resolve,
     sample_config,
@@ -294,6 +295,19 @@ def test_define_by_run_refuses_unresolved_overrides(tmp_path: Path) -> None:
 
 
 # --- sampling with Optuna ------------------------------------------------------------------
+
+
+def test_define_by_run_samples_from_the_one_distribution_mapping(tmp_path: Path) -> None:
+    """The sweep's proposals and the report's rebuilt study use the same distributions."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(FROM_SCRATCH)
+    space = load_space_file(path).for_backbone("synclr")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    define_by_run(space)(study.ask())
+    expected = {name: distribution(spec) for name, spec in space.params.items()}
+    assert study.trials[0].distributions == expected
+    with pytest.raises(TypeError, match="not a parameter spec"):
+        distribution("loguniform")  # type: ignore[arg-type]
 
 
 def test_optuna_study_samples_within_bounds_with_field_types(tmp_path: Path) -> None:
