@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from study.synthetic import check_synth_complete
 from trainables.common.errors import DataError
-from trainables.embedding.store import list_stores
-from trainables.things_eeg2.formats import FORMAT_LABELS
-from trainables.things_eeg2.images import ImageList, ImageSet
-from trainables.things_eeg2.layout import DataLayout, find_layout
-from trainables.things_eeg2.loader import (
-    check_consistent_axes,
-    dataset_images,
-    load_dataset_store,
-    load_subject_split,
-)
-from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir
+
+if TYPE_CHECKING:
+    from trainables.things_eeg2.images import ImageList, ImageSet
+    from trainables.things_eeg2.layout import DataLayout
+    from trainables.things_eeg2.prepared_cache import PreparedEEG
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.synthetic import check_synth_complete
+    from trainables.things_eeg2.formats import FORMAT_LABELS
+    from trainables.things_eeg2.layout import find_layout
+    from trainables.things_eeg2.loader import dataset_images
+    from trainables.things_eeg2.prepared_cache import default_cache_dir
+
     check_synth_complete(args.data)
     layout = find_layout(
         args.data,
@@ -92,6 +92,8 @@ def _describe_images(images: ImageSet) -> str:
 
 
 def _check_subjects(layout: DataLayout, images: ImageSet, cache_dir: Path) -> list[PreparedEEG]:
+    from trainables.things_eeg2.loader import check_consistent_axes, load_subject_split
+
     prepared: list[PreparedEEG] = []
     for subject in layout.subjects:
         parts = []
@@ -107,6 +109,9 @@ def _check_subjects(layout: DataLayout, images: ImageSet, cache_dir: Path) -> li
 
 def _check_stores(layout: DataLayout, images: ImageSet) -> list[str]:
     """Print each store's status; return the names of stores that cannot be used."""
+    from trainables.embedding.store import list_stores
+    from trainables.things_eeg2.loader import load_dataset_store
+
     stores = list_stores(layout.embeddings_dir)
     _row("embeddings", f"{layout.embeddings_dir} ({len(stores) or 'no'} stores)")
     bad = []

@@ -6,8 +6,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from study.demo import QUICK, DemoSettings, run_demo
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -27,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.demo import QUICK, DemoSettings, run_demo
+
     settings = DemoSettings(out=args.out)
     if args.quick:
         settings = dataclasses.replace(settings, **QUICK)

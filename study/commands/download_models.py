@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 from trainables.common.errors import DataError
-from trainables.embedding.backbones import parse_backbones
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainables.embedding.backbones import parse_backbones
+
     backbones = parse_backbones(args.backbones)
     models_dir = Path(args.models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from study.arguments import MAX_BATCH, MAX_WORKERS, check_numbers
 from trainables.common.errors import ConfigError, DataError
-from trainables.embedding.backbones import BACKBONES, Backbone, check_files, parse_backbones
+
+if TYPE_CHECKING:
+    from trainables.embedding.backbones import Backbone
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +48,8 @@ def format_registry(backbones: list[Backbone]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainables.embedding.backbones import BACKBONES, check_files, parse_backbones
+
     if args.list:
         print(format_registry(list(BACKBONES.values())))
         return 0

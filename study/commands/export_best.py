@@ -7,8 +7,6 @@ from pathlib import Path
 
 from study.arguments import MAX_EPOCHS, check_numbers
 from study.commands.sweep import add_storage_arguments
-from study.final import export_best
-from study.spec import study_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.final import export_best
+    from study.spec import study_dir
+
     check_numbers(args, {"epochs": (1, MAX_EPOCHS)})
     out = export_best(study_dir(args.storage, args.name), args.out, epochs=args.epochs)
     print(f"best configurations of study '{args.name}' written to {out}")

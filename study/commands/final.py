@@ -8,11 +8,8 @@ from typing import Any
 
 from study.arguments import MAX_EPOCHS, MAX_SEEDS, RESOURCE_LIMITS, check_numbers, parse_subjects
 from study.commands.sweep import add_storage_arguments
-from study.final import best_entries, read_exported, run_final, with_epochs
-from study.lock import study_lock
-from study.spec import SPEC_FILE, study_dir
 from trainables.common.errors import ConfigError
-from trainables.things_eeg2.splits import PROTOCOLS
+from trainables.things_eeg2.protocols import PROTOCOLS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _configs(args: argparse.Namespace, directory: Path) -> tuple[dict[str, dict], dict[str, Any]]:
+    from study.final import best_entries, read_exported
+    from study.spec import SPEC_FILE
+
     if args.configs is not None:
         return read_exported(args.configs), {"configs_file": str(args.configs.resolve())}
     if not (directory / SPEC_FILE).is_file():
@@ -66,6 +66,9 @@ FLAG_LIMITS: dict[str, tuple[float, float]] = {
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.lock import study_lock
+    from study.spec import study_dir
+
     check_numbers(args, FLAG_LIMITS)
     subjects = parse_subjects(args.subjects) if args.subjects else None
     directory = study_dir(args.storage, args.name)
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, directory: Path, subjects: list[int] | None) -> int:
+    from study.final import run_final, with_epochs
+
     configs, source = _configs(args, directory)
     if args.epochs is not None:
         configs = with_epochs(configs, args.epochs)

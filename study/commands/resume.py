@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from study.commands.sweep import add_storage_arguments, report_outcomes
-from study.lock import study_lock
-from study.spec import StudySpec, study_dir
-from study.sweep import run_study
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.lock import study_lock
+    from study.spec import StudySpec, study_dir
+    from study.sweep import run_study
+
     directory = study_dir(args.storage, args.name)
     spec = StudySpec.load(directory)
     with study_lock(directory):

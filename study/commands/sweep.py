@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from study.arguments import (
     MAX_EPOCHS,
@@ -18,10 +16,10 @@ from study.arguments import (
     parse_names,
     parse_subjects,
 )
-from study.lock import study_lock
-from study.spec import StudySpec, study_dir
-from study.sweep import create_study, run_study
 from trainables.common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from study.spec import StudySpec
 
 DEFAULT_STORAGE = Path("studies")
 
@@ -110,6 +108,10 @@ FLAG_LIMITS: dict[str, tuple[float, float]] = {
 
 def spec_from_args(args: argparse.Namespace) -> StudySpec:
     """The study spec: defaults, then the --config YAML, then explicit flags."""
+    import yaml
+
+    from study.spec import StudySpec
+
     check_numbers(args, FLAG_LIMITS)
     raw: dict[str, Any] = {}
     if args.config is not None:
@@ -147,6 +149,10 @@ def report_outcomes(outcomes: list[Any], objective: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.lock import study_lock
+    from study.spec import study_dir
+    from study.sweep import create_study, run_study
+
     directory = study_dir(args.storage, args.name)
     wanted = spec_from_args(args)  # flags checked before the lock or any file is made
     with study_lock(directory):

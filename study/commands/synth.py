@@ -7,15 +7,8 @@ import time
 from pathlib import Path
 
 from study.arguments import parse_names, parse_subjects
-from study.synthetic import (
-    DEFAULT_BACKBONES,
-    FORMATS,
-    SCALES,
-    SynthConfig,
-    write_dataset,
-)
+from study.synth_options import DEFAULT_BACKBONES, FORMAT_NAMES, SCALE_NAMES
 from trainables.common.errors import ConfigError
-from trainables.training.config import INT64_MAX
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,10 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
-    parser.add_argument("--scale", choices=sorted(SCALES), default="tiny", help="dataset size")
+    parser.add_argument("--scale", choices=sorted(SCALE_NAMES), default="tiny", help="dataset size")
     parser.add_argument(
         "--format",
-        choices=sorted(FORMATS),
+        choices=sorted(FORMAT_NAMES),
         default="osf",
         help="osf: 17 ch, 100 Hz, np.save dict; nice: 63 ch, 250 Hz, raw pickle",
     )
@@ -56,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.synthetic import SynthConfig, write_dataset
+    from trainables.training.config import INT64_MAX
+
     if not 0 <= args.seed <= INT64_MAX:
         raise ConfigError(f"--seed must be in 0..{INT64_MAX}, got {args.seed}")
     config = SynthConfig(

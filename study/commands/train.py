@@ -6,13 +6,7 @@ import argparse
 from pathlib import Path
 
 from study.arguments import MAX_SUBJECT, SEED_HIGH, check_numbers
-from study.final import load_train_config
-from trainables.common.atomic import save_json_atomic
 from trainables.common.errors import ConfigError, UserError
-from trainables.things_eeg2.layout import find_layout
-from trainables.things_eeg2.loader import load_decoding_data
-from trainables.training.config import TrainConfig
-from trainables.training.loop import train
 
 RUN_MARKER = "study-train.json"
 
@@ -63,6 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _earlier_output(out: Path) -> bool:
     """Empty, or what `study train` wrote before it left a marker: a readable config.yaml, a
     tensorboard/ folder and perhaps checkpoints/, nothing else."""
+    from trainables.training.config import TrainConfig
+
     contents = {p.name: p for p in out.iterdir()}
     if not contents:
         return True
@@ -90,6 +86,13 @@ def check_out_folder(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.final import load_train_config
+    from trainables.common.atomic import save_json_atomic
+    from trainables.things_eeg2.layout import find_layout
+    from trainables.things_eeg2.loader import load_decoding_data
+    from trainables.training.config import TrainConfig
+    from trainables.training.loop import train
+
     check_numbers(args, {"subject": (1, MAX_SUBJECT), "val_seed": (0, SEED_HIGH)})
     config = load_train_config(args.config, args.backbone) if args.config else TrainConfig()
     config = config.with_overrides(args.overrides)
