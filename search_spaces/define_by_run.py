@@ -1,15 +1,18 @@
-"""A SearchSpace as a define-by-run function for Ray's OptunaSearch, or a config sampler."""
+"""A SearchSpace as a define-by-run function for Ray's OptunaSearch, or a config sampler.
+
+Optuna is imported when a value is suggested, not with the package.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from typing import TYPE_CHECKING, Any
 
 from search_spaces.distributions import distribution
 from search_spaces.spec import TUNABLE_FIELDS, Number, ParamSpec, SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def _as_field_type(name: str, value: Number) -> Number:
@@ -20,6 +23,8 @@ def _as_field_type(name: str, value: Number) -> Number:
 def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Number:
     """Ask ``trial`` for field ``name`` under ``spec``'s distribution; the value has the field's
     type. (Optuna's public suggest_* calls rebuild exactly the distribution they are given.)"""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     try:
         dist = distribution(spec)
     except TypeError as exc:
