@@ -75,13 +75,14 @@ def test_folded_batch_norm_equals_batch_norm_after_the_map() -> None:
     torch.testing.assert_close(F.linear(_windows(eeg, 65, 1), k, b), expected)
 
 
-@pytest.mark.parametrize("rows", [64, 48 * 17, 31])
+@pytest.mark.parametrize("rows", [64, 40, 31, 48 * 17])  # 16, 8 and 1 row blocks; a real front
 def test_tall_linear_matches_linear_in_value_and_gradients(rows: int) -> None:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(rows, 9, dtype=f64, generator=g, requires_grad=True)
     weight = torch.randn(5, 9, dtype=f64, generator=g, requires_grad=True)
     bias = torch.randn(5, dtype=f64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(tall_linear, (x, weight, bias))
+    # The full Jacobian for the small shapes; at 816 rows (7,400 inputs) a random projection of it
+    assert torch.autograd.gradcheck(tall_linear, (x, weight, bias), fast_mode=rows > 64)
     torch.testing.assert_close(tall_linear(x, weight, bias), F.linear(x, weight, bias))
 
 

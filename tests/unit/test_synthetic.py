@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -285,11 +286,9 @@ def _ridge_top1(root: Path, backbone: str, lam: float = 1e3) -> tuple[float, flo
 
 
 def test_ridge_decoding_is_far_above_chance_and_better_for_the_aligned_backbone(
-    tmp_path: Path,
+    synth_twin: Callable[..., Path],
 ) -> None:
-    root = write_dataset(
-        SynthConfig(out=tmp_path / "small", scale="small", subjects=[1], images=False)
-    )
+    root = synth_twin(scale="small", subjects=[1], images=False)
     chance = 1.0 / SCALES["small"].n_test
     base_top1, base_rank = _ridge_top1(root, "synclr")
     aligned_top1, aligned_rank = _ridge_top1(root, "aligned_synclr")
