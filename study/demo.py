@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from study.spec import DataSettings, StudySpec, SweepSettings, study_dir
 from trainables.common.errors import ConfigError
 
+logger = logging.getLogger(__name__)
 DEMO_BACKBONES = ["synclr", "aligned_synclr"]
 
 
@@ -40,7 +41,7 @@ QUICK = {  # for tests: the same pipeline in about a minute
 }
 
 
-def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Path:
+def run_demo(settings: DemoSettings) -> Path:
     """Run the whole pipeline into ``settings.out``; returns the report's Markdown file."""
     from reports.report import generate_report
     from study.final import best_configs, run_final
@@ -55,7 +56,7 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Path
     start = time.monotonic()
 
     def stage(text: str) -> None:
-        log(f"\n=== [{time.monotonic() - start:6.1f}s] {text}")
+        logger.info("=== [%6.1fs] %s", time.monotonic() - start, text)
 
     stage(f"1/4 synthetic THINGS-EEG2 twin ({settings.scale}) -> {out / 'data'}")
     data = write_dataset(
@@ -66,8 +67,7 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Path
             seed=settings.seed,
             backbones=list(DEMO_BACKBONES),
             images=False,
-        ),
-        log=log,
+        )
     )
     stage(
         f"2/4 sweep {' vs '.join(DEMO_BACKBONES)}: {settings.num_samples} trials x "
@@ -101,8 +101,7 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Path
         protocol="intra",
     )
     stage("4/4 report")
-    markdown, _files = generate_report(load_study(storage, name), directory / "report")
-    log(markdown)
+    generate_report(load_study(storage, name), directory / "report")
     report = directory / "report" / "report.md"
     stage(f"done: report in {report}")
     return report

@@ -8,6 +8,7 @@ learning-rate schedule (warmup + cosine) is laid over that many epochs. ``with_e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from trainables.things_eeg2.loader import load_run_data
 from trainables.things_eeg2.protocols import PROTOCOLS, train_subjects
 from trainables.training.config import TrainConfig
 
+logger = logging.getLogger(__name__)
 TRAIN_FIELDS = tuple(TrainConfig().to_dict())
 SETTINGS = ("protocol", "seeds", "subjects", "configs")
 
@@ -303,7 +305,7 @@ def run_final(
     if document is None:
         finished = _finished(final_dir, runs)
         if finished is not None:
-            print(f"[final] finished before: {len(finished)} runs in {final_dir}", flush=True)
+            logger.info("[final] finished before: %d runs in %s", len(finished), final_dir)
             return finished
     else:
         final_dir.mkdir(parents=True, exist_ok=True)
@@ -317,7 +319,7 @@ def run_final(
     trainable = make_final_trainable(
         root, subjects, cache_dir, cpus=cpus_per_trial, gpus=gpus_per_trial
     )
-    print(f"[final] {len(runs)} runs: train on the whole training set, test once", flush=True)
+    logger.info("[final] %d runs: train on the whole training set, test once", len(runs))
     tuner = _tuner(final_dir, runs, trainable, max_concurrent or 0)
     fit_checked(tuner, final_dir / FINAL_RUNS, len(runs))
     return load_final(final_dir).runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from study.trust import (
     restorable,
 )
 
+logger = logging.getLogger(__name__)
 RAY_ENV_DEFAULTS = {
     # Ray 2.60 would otherwise rebuild the uv environment in every worker (see README).
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
@@ -63,7 +65,7 @@ def restore_tuner(
         return None
     from ray import tune
 
-    print(f"[{label}] resuming the interrupted {what} in {experiment}", flush=True)
+    logger.info("[%s] resuming the interrupted %s in %s", label, what, experiment)
     return tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
 
 
@@ -78,6 +80,6 @@ def fit_checked(tuner: Any, experiment: Path, budget: int) -> Any:
         try:
             record_digests(experiment)
         except OSError as exc:
-            print(f"warning: driver digests of {experiment} not recorded: {exc}", flush=True)
+            logger.warning("driver digests of %s not recorded: %s", experiment, exc)
     check_complete(experiment, budget, kept)
     return grid

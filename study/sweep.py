@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from trainables.things_eeg2.splits import carve_validation
 from trainables.training.config import TrainConfig
 from trainables.tune.shared_data import SharedEEGData, share_eeg
 
+logger = logging.getLogger(__name__)
 DONE_FILE = "sweep_done.json"
 
 
@@ -283,9 +285,9 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
     for backbone in spec.backbones:
         done = read_outcome(study_dir, backbone)
         if done is not None:
-            print(f"[{backbone}] sweep finished before ({done.trials} trials)", flush=True)
+            logger.info("[%s] sweep finished before (%d trials)", backbone, done.trials)
         else:
-            print(f"[{backbone}] sweeping: {spec.sweep.num_samples} trials", flush=True)
+            logger.info("[%s] sweeping: %d trials", backbone, spec.sweep.num_samples)
             data = tuning_data(spec, backbone)
             shared = shared or share_eeg(data)
             done = run_backbone(spec, study_dir, SharedEEGData.from_data(data, shared))

@@ -31,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         settings = dataclasses.replace(settings, **QUICK)
     report = run_demo(settings)
-    print(f"\nreport: {report}")
+    print(report.read_text())
+    print(f"report: {report}")
     return 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import zipfile
 from pathlib import Path
 
 from trainables.common.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from dreamsim import dreamsim
 
     for name in types:
-        print(f"{name}: fetching into {models_dir}")
+        logger.info("%s: fetching into %s", name, models_dir)
         try:
             dreamsim(pretrained=True, device="cpu", cache_dir=str(models_dir), dreamsim_type=name)
         except (OSError, zipfile.BadZipFile) as exc:

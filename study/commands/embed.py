@@ -75,5 +75,8 @@ def run(args: argparse.Namespace) -> int:
     store_root = args.embeddings_dir or layout.embeddings_dir
     lists = {"train": images.train.paths, "test": images.test.paths}
     for backbone in backbones:
-        embed_backbone(backbone, args.models_dir, images.root, lists, store_root, settings)
+        result = embed_backbone(backbone, args.models_dir, images.root, lists, store_root, settings)
+        print(
+            f"{result.backbone}: {result.path} ({'up to date' if result.up_to_date else 'written'})"
+        )
     return 0

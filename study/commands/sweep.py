@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from trainables.common.errors import ConfigError
 if TYPE_CHECKING:
     from study.spec import StudySpec
 
+logger = logging.getLogger(__name__)
 DEFAULT_STORAGE = Path("studies")
 
 
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     wanted = spec_from_args(args)  # flags checked before the lock or any file is made
     with study_lock(directory):
         spec = create_study(wanted, directory)
-        print(f"study '{spec.name}' saved in {directory}", flush=True)
+        logger.info("study '%s' saved in %s", spec.name, directory)
         outcomes = run_study(directory, address=args.address)
     print(f"study '{spec.name}' finished; `study report --name {spec.name}` writes the tables")
     return report_outcomes(outcomes, spec.sweep.objective)

@@ -64,11 +64,7 @@ def run(args: argparse.Namespace) -> int:
         images=args.images,
     )
     start = time.perf_counter()
-
-    def log(message: str) -> None:
-        print(f"[{time.perf_counter() - start:7.1f}s] {message}", flush=True)
-
-    root = write_dataset(config, log)
+    root = write_dataset(config)
     subjects = ",".join(str(s) for s in config.subjects)
     print(
         f"wrote synthetic THINGS-EEG2 ({config.scale}, {config.format}, subjects {subjects}, "

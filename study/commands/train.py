@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from study.arguments import MAX_SUBJECT, SEED_HIGH, check_numbers
 from trainables.common.errors import ConfigError, UserError
 
+logger = logging.getLogger(__name__)
 RUN_MARKER = "study-train.json"
 
 
@@ -114,9 +116,13 @@ def run(args: argparse.Namespace) -> int:
         {"written_by": "study train", "backbone": args.backbone, "subjects": args.subject},
     )
     config.save(out / "config.yaml")
-    print(
-        f"training on {data.train.eeg.shape[1]} images x {len(data.train.subjects)} subject(s), "
-        f"{data.n_channels} channels x {data.n_times} samples at {data.sfreq:g} Hz"
+    logger.info(
+        "training on %d images x %d subject(s), %d channels x %d samples at %g Hz",
+        data.train.eeg.shape[1],
+        len(data.train.subjects),
+        data.n_channels,
+        data.n_times,
+        data.sfreq,
     )
     from torch.utils.tensorboard import SummaryWriter
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ from trainables.things_eeg2.formats import (
     EEGFormat,
     subject_folder,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def eeg_payload(model: SubjectModel, images: ImageSet, reps: int) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def synth_manifest(
     }
 
 
-def write_dataset(config: SynthConfig, log: Callable[[str], None] = lambda _: None) -> Path:
+def write_dataset(config: SynthConfig) -> Path:
     """Write the complete synthetic THINGS-EEG2 tree described by ``config``; returns its root."""
     out = Path(config.out)
     clear_previous_run(out)
@@ -128,7 +130,7 @@ def write_dataset(config: SynthConfig, log: Callable[[str], None] = lambda _: No
     atomic_write(images_root / METADATA_FILE, lambda tmp: _save_object(tmp, meta))
     if config.images:
         count = write_images(images_root, sets, ImagePainter(config.params, config.seed))
-        log(f"images: {count} JPEGs under {images_root}")
+        logger.info("images: %d JPEGs under %s", count, images_root)
 
     reps = {"train": scale.train_reps, "test": scale.test_reps}
     for subject in config.subjects:
@@ -136,11 +138,11 @@ def write_dataset(config: SynthConfig, log: Callable[[str], None] = lambda _: No
         for split, filename in EEG_FILES.items():
             path = out / EEG_DIR / subject_folder(subject) / filename
             write_eeg_file(path, eeg_payload(model, sets[split], reps[split]), fmt)
-        log(f"eeg: {subject_folder(subject)} ({config.format})")
+        logger.info("eeg: %s (%s)", subject_folder(subject), config.format)
 
     for backbone in config.backbones:
         write_embedding_store(out / EMBEDDINGS_DIR, backbone, sets, config)
-        log(f"embeddings: {backbone}")
+        logger.info("embeddings: %s", backbone)
     save_json_atomic(out / SYNTH_MANIFEST, synth_manifest(config, True, file_facts(out, files)))
     return out
 

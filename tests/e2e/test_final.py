@@ -133,7 +133,7 @@ def test_export_best_then_final_round_trip(
 
     stamps = {p: p.stat().st_mtime_ns for p in (swept / "tiny" / "final").rglob("result.json")}
     assert main(final) == 0
-    assert "finished before" in capsys.readouterr().out
+    assert "finished before" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert len(load_final(swept / "tiny" / "final").runs) == 2
 

@@ -133,13 +133,16 @@ def test_final_configs_reads_runs_without_unpickling(
     marker = tmp_path / "ran"
     trap(study / "final" / "runs", marker)
     assert main(command) == 0
-    assert "finished before" in capsys.readouterr().out
+    assert "finished before" in capsys.readouterr().err
     assert not marker.exists()
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
+    """The error, stderr's last line; the lines before it are logged progress messages."""
+    stderr = capsys.readouterr().err
+    *logged, err = stderr.strip().splitlines()
+    assert err.startswith("error: "), stderr
+    assert not any(line.startswith(("error: ", "Traceback")) for line in logged), stderr
     return err
 
 

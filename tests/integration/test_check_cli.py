@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_check_summarises_a_valid_tree(tmp_path: Path, capsys, fmt: str) -> None:
     make_dataset(tmp_path, fmt=fmt, backbones=("synclr", "aligned_synclr"))
     assert main(["check", "--data", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert sum(line.startswith("preparing ") for line in err.splitlines()) == 4  # logged
     assert "sub-01  train (36, 4, 4, " in out and "sub-02" in out
     assert ("A (OSF" if fmt == "osf" else "B (NICE") in out
     assert ("100 Hz" if fmt == "osf" else "250 Hz, 250 samples, 0.000..0.996 s") in out
@@ -62,8 +63,15 @@ def test_mismatched_store_fails_after_the_summary(tmp_path: Path, capsys) -> Non
     captured = capsys.readouterr()
     assert "synclr              dim 8, image lists match" in captured.out
     assert "dino                UNUSABLE" in captured.out
-    assert captured.err.startswith("error: ") and "1 embedding store(s) unusable" in captured.err
-    assert captured.err.count("\n") == 1
+    error = one_error_line(captured.err)
+    assert error.startswith("error: ") and "1 embedding store(s) unusable" in error
+
+
+def one_error_line(stderr: str) -> str:
+    """The last stderr line; every line before it is a logged "preparing ..." message."""
+    *progress, error = stderr.splitlines()
+    assert all(line.startswith("preparing ") for line in progress), stderr
+    return error
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -85,8 +93,8 @@ def test_bad_data_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None
     result = _cli("check", "--data", str(tmp_path))
     assert result.returncode == 2
     assert (
-        result.stderr == f"error: {bad}: expected finite EEG values, found 1 non-finite "
-        "(first at image, repetition, channel, time = 3, 1, 0, 0)\n"
+        one_error_line(result.stderr) == f"error: {bad}: expected finite EEG values, found 1 "
+        "non-finite (first at image, repetition, channel, time = 3, 1, 0, 0)"
     )
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -162,4 +170,4 @@ def test_check_refuses_a_store_whose_counts_disagree_with_the_images(
     assert main(["check", "--data", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "UNUSABLE: n_train is 30, but the dataset's train image list has 36" in captured.out
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
+    assert one_error_line(captured.err).startswith("error: ")

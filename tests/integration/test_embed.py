@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,7 +174,11 @@ class _CountingModel:
 
 @pytest.mark.slow
 def test_resume_after_interruption_and_noop_rerun(
-    models_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    models_dir: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     backbone = get_backbone("synclr")
     images = data_dir / "images"
@@ -215,21 +220,26 @@ def test_resume_after_interruption_and_noop_rerun(
     assert not (out / "synclr.partial").exists()
 
     seen.clear()
-    logged: list[str] = []
+    caplog.clear()
     manifest_mtime = (out / "synclr" / "manifest.json").stat().st_mtime_ns
-    again = embed_backbone(backbone, models_dir, images, LISTS, out, settings, log=logged.append)
+    with caplog.at_level(logging.INFO, logger="trainables"):
+        again = embed_backbone(backbone, models_dir, images, LISTS, out, settings)
     assert again.up_to_date and not again.computed and seen == []
-    assert "nothing to do" in logged[-1]
+    assert "nothing to do" in caplog.messages[-1]
     assert (out / "synclr" / "manifest.json").stat().st_mtime_ns == manifest_mtime
 
 
 def test_changed_image_list_discards_partial_run(
-    models_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    models_dir: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     partial = tmp_path / "synclr.partial"
-    image_embedding._open_partial(partial, {"hashes": "old"}, print)
+    image_embedding._open_partial(partial, {"hashes": "old"})
     stale = partial / "train-00000000-00000002.npy"
     np.save(stale, np.zeros((2, 768), np.float32))
-    logged: list[str] = []
-    image_embedding._open_partial(partial, {"hashes": "new"}, logged.append)
-    assert not stale.exists() and "discarding" in logged[0]
+    with caplog.at_level(logging.INFO, logger="trainables"):
+        image_embedding._open_partial(partial, {"hashes": "new"})
+    assert not stale.exists() and "discarding" in caplog.messages[0]

@@ -145,6 +145,6 @@ def test_download_models_offline_is_one_line_error(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     argv = ["download-models", "--backbones", "clip", "--models-dir", str(tmp_path / "m")]
     assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ")
-    assert "cannot download clip_vitb32" in err[0]
+    *logged, err = capsys.readouterr().err.strip().splitlines()
+    assert logged == [f"clip_vitb32: fetching into {tmp_path / 'm'}"]  # progress, logged
+    assert err.startswith("error: ") and "cannot download clip_vitb32" in err

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from trainables.common.errors import ConfigError
-from trainables.things_eeg2.splits import carve_validation, default_val_count, leave_one_subject_out
+from trainables.things_eeg2.protocols import leave_one_subject_out
+from trainables.things_eeg2.splits import carve_validation, default_val_count
 
 
 def _concepts(n_concepts: int, per: int = 10) -> list[str]:

@@ -10,6 +10,7 @@ atomically by ``trainables.embedding.store.write_store`` and the partial folder 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import sys
@@ -37,6 +38,7 @@ from trainables.embedding.store import (
     write_store,
 )
 
+logger = logging.getLogger(__name__)
 SPLITS = ("train", "test")
 IMG_SIZE = 224  # dreamsim.config.dreamsim_args["img_size"]
 PREPROCESSING = (
@@ -169,7 +171,7 @@ def _is_up_to_date(store_root: Path, manifest: StoreManifest) -> bool:
     )
 
 
-def _open_partial(partial: Path, identity: dict[str, Any], log: Callable[[str], None]) -> None:
+def _open_partial(partial: Path, identity: dict[str, Any]) -> None:
     """Create the partial folder, or keep it only if it was started for the same features."""
     meta = partial / PARTIAL_META
     if meta.is_file():
@@ -179,7 +181,7 @@ def _open_partial(partial: Path, identity: dict[str, Any], log: Callable[[str], 
             same = False
         if same:
             return
-        log(f"{partial}: discarding a partial run for different images or model")
+        logger.info("%s: discarding a partial run for different images or model", partial)
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
@@ -236,7 +238,6 @@ def embed_backbone(
     image_lists: dict[str, Sequence[str]],
     store_root: Path,
     settings: EmbedSettings,
-    log: Callable[[str], None] = print,
 ) -> EmbedResult:
     """Embed the train and test image lists with ``backbone`` into ``store_root/<name>/``."""
     if set(image_lists) != set(SPLITS):
@@ -256,7 +257,9 @@ def embed_backbone(
     )
     out_dir = store_dir(store_root, backbone.name)
     if _is_up_to_date(store_root, manifest):
-        log(f"{out_dir}: store for '{backbone.name}' is complete and matches; nothing to do")
+        logger.info(
+            "%s: store for '%s' is complete and matches; nothing to do", out_dir, backbone.name
+        )
         return EmbedResult(backbone.name, out_dir, up_to_date=True)
     for split in SPLITS:
         for rel in image_lists[split]:
@@ -271,14 +274,19 @@ def embed_backbone(
         "version": source["version"],
         "autocast": autocast,
     }
-    _open_partial(partial, identity, log)
+    _open_partial(partial, identity)
     result = EmbedResult(backbone.name, out_dir)
     chunks = _chunks(partial)
     done = {s: min(_done_rows(chunks[s]), len(image_lists[s])) for s in SPLITS}
     result.resumed = {s: done[s] for s in SPLITS}
     if any(done[s] < len(image_lists[s]) for s in SPLITS):
         if any(done.values()):
-            log(f"{partial}: resuming ({done['train']} train, {done['test']} test rows on disk)")
+            logger.info(
+                "%s: resuming (%d train, %d test rows on disk)",
+                partial,
+                done["train"],
+                done["test"],
+            )
         model = load_backbone(backbone, models_dir, settings.device)
         for split in SPLITS:
 
@@ -300,5 +308,7 @@ def embed_backbone(
     arrays = {s: _assemble(chunks[s], len(image_lists[s]), backbone.dim) for s in SPLITS}
     write_store(store_root, manifest, arrays["train"], arrays["test"])
     shutil.rmtree(partial)
-    log(f"{out_dir}: wrote {manifest.n_train} train + {manifest.n_test} test embeddings")
+    logger.info(
+        "%s: wrote %d train + %d test embeddings", out_dir, manifest.n_train, manifest.n_test
+    )
     return result

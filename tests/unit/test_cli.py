@@ -1,0 +1,64 @@
+"""The CLI: the light parser's choices, and its one logging setup (messages on stderr, results
+on stdout, -v/-q, undone when the command returns)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from study.cli import LOGGED_PACKAGES, build_parser, logging_to_stderr
+from study.synth_options import FORMAT_NAMES, SCALE_NAMES
+from study.synthetic.params import SCALES
+from trainables.things_eeg2.formats import FORMATS
+
+
+def test_synth_choices_are_the_defined_scales_and_formats() -> None:
+    assert sorted(SCALE_NAMES) == sorted(SCALES) and sorted(FORMAT_NAMES) == sorted(FORMATS)
+
+
+def test_verbosity_flags() -> None:
+    parse = build_parser().parse_args
+    assert parse(["status", "--name", "x"]).log_level == logging.INFO
+    assert parse(["-v", "status", "--name", "x"]).log_level == logging.DEBUG
+    assert parse(["--quiet", "status", "--name", "x"]).log_level == logging.WARNING
+    with pytest.raises(SystemExit):
+        parse(["-v", "-q", "status", "--name", "x"])
+
+
+def test_messages_go_to_stderr_info_bare(capsys: pytest.CaptureFixture[str]) -> None:
+    with logging_to_stderr(logging.INFO):
+        logging.getLogger("trainables.things_eeg2.prepared_cache").info("preparing %s", "sub-01")
+        logging.getLogger("study.sweep").debug("hidden at INFO")
+        logging.getLogger("study.ray_runtime").warning("digests not recorded")
+        logging.getLogger("some_library").info("another library's info is not ours")
+        logging.getLogger("some_library").error("its errors are shown")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "preparing sub-01",
+        "warning: digests not recorded",
+        "error: its errors are shown",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("level", "shown"),
+    [(logging.DEBUG, ["debug: detail", "progress"]), (logging.WARNING, [])],
+)
+def test_verbose_and_quiet(capsys: pytest.CaptureFixture[str], level: int, shown: list) -> None:
+    with logging_to_stderr(level):
+        logging.getLogger("study.final").debug("detail")
+        logging.getLogger("reports.tables").info("progress")
+    assert capsys.readouterr().err.splitlines() == shown
+
+
+def test_undone_when_the_command_returns(capsys: pytest.CaptureFixture[str]) -> None:
+    handlers = list(logging.getLogger().handlers)
+    levels = [logging.getLogger(name).level for name in LOGGED_PACKAGES]
+    with logging_to_stderr(logging.DEBUG):
+        pass
+    logging.getLogger("study.final").info("a library call after main() returned")
+    assert logging.getLogger().handlers == handlers
+    assert [logging.getLogger(name).level for name in LOGGED_PACKAGES] == levels
+    assert capsys.readouterr().err == ""
