@@ -311,10 +311,9 @@ RACING_SWEEP = """
 import sys, time
 from pathlib import Path
 import study.sweep
-import study.commands.sweep
 from study.cli import main
 study.sweep.preflight = lambda spec: time.sleep(1.0)  # widen the exists-check -> save window
-study.commands.sweep.run_study = lambda directory, address=None: []
+study.sweep.run_study = lambda directory, address=None: []  # the command imports it when run
 go = Path(sys.argv[1])
 print("ready", flush=True)
 while not go.exists():
