@@ -148,12 +148,12 @@ def test_corrupt_image_names_the_file(
     assert err.startswith(f"error: {bad}: cannot decode image")
 
 
-def test_missing_image_names_the_file(models_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_missing_image_names_the_file(data_dir: Path, tmp_path: Path) -> None:
     lists = {"train": [*TRAIN, "training_images/00004_b/b_01b.jpg"], "test": TEST}
     with pytest.raises(image_embedding.DataError, match="00004_b/b_01b.jpg: image not found"):
-        embed_backbone(
+        embed_backbone(  # an empty models folder: the images are checked before any model loads
             get_backbone("synclr"),
-            models_dir,
+            tmp_path / "no-models",
             data_dir / "images",
             lists,
             tmp_path,
@@ -230,11 +230,7 @@ def test_resume_after_interruption_and_noop_rerun(
 
 
 def test_changed_image_list_discards_partial_run(
-    models_dir: Path,
-    data_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     partial = tmp_path / "synclr.partial"
     image_embedding._open_partial(partial, {"hashes": "old"})
