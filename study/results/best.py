@@ -55,7 +55,7 @@ def best_trial(backbone: str, trials: Iterable[TrialRecord], metric: str, mode: 
         if row is None:
             continue
         if chosen is None or _better(float(row[metric]), float(chosen[1][metric]), mode):
-            chosen = (trial, row.to_dict())
+            chosen = (trial, dict(row))
     return BestTrial(
         backbone=backbone,
         metric=metric,

@@ -7,17 +7,19 @@ outside [0, 1], a NaN or infinite loss) is refused rather than printed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from study.validation import validated_json
 from trainables.common.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FINISHED = "TERMINATED"
 FAILED = "ERROR"
@@ -25,30 +27,48 @@ ACCURACY = re.compile(r"(?:^|_)top\d+$")  # val_top1, test_chance_top5, ...
 LOSS = re.compile(r"(?:^|_)loss$")  # train_loss, val_loss, test_loss
 
 
+def _value(row: dict[str, Any], metric: str) -> float | None:
+    """``row[metric]`` as a float; None when missing, null or NaN (pandas' dropna semantics)."""
+    value = row.get(metric)
+    if value is None or isinstance(value, bool):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
 @dataclass
 class TrialRecord:
-    """One trial: its status, configuration and per-epoch history (result.json rows)."""
+    """One trial: its status, configuration and per-epoch history (result.json rows).
+
+    The rows are plain dicts; ``history`` builds a DataFrame of them on first use, so reading a
+    study (``study status``) never imports pandas.
+    """
 
     trial_id: str
     status: str
     config: dict[str, Any]
     logdir: Path
-    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
-    def best(self, metric: str, mode: str) -> pd.Series | None:
+    @functools.cached_property
+    def history(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def best(self, metric: str, mode: str) -> dict[str, Any] | None:
         """The first history row with the best value of ``metric`` (None: it never reported one)."""
-        if self.history.empty or metric not in self.history:
+        scored = [(v, row) for row in self.rows if (v := _value(row, metric)) is not None]
+        if not scored:
             return None
-        column = self.history[metric].dropna()
-        if column.empty:
-            return None
-        index = column.idxmax() if mode == "max" else column.idxmin()
-        return self.history.loc[index]
+        pick = max if mode == "max" else min
+        best = pick(v for v, _ in scored)
+        return next(row for v, row in scored if v == best)
 
     @property
     def epochs(self) -> int:
-        return 0 if self.history.empty else int(self.history["training_iteration"].max())
+        return max((int(row["training_iteration"]) for row in self.rows), default=0)
 
 
 @dataclass
@@ -105,9 +125,9 @@ def check_row(row: dict[str, Any], where: str) -> None:
             raise DataError(f"{where}: {key} must be a finite number, got {value!r}")
 
 
-def _read_history(result_file: Path) -> pd.DataFrame:
+def _read_rows(result_file: Path) -> list[dict[str, Any]]:
     if not result_file.is_file():
-        return pd.DataFrame()
+        return []
     rows = []
     for number, line in enumerate(_text(result_file).splitlines(), start=1):
         try:
@@ -119,7 +139,7 @@ def _read_history(result_file: Path) -> pd.DataFrame:
         row.pop("config", None)
         check_row(row, f"{result_file}: line {number}")
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def _last_line(path: Path) -> str | None:
@@ -161,7 +181,7 @@ def read_trials(experiment_dir: Path) -> list[TrialRecord]:
                 status=trial.status,
                 config=trial.config or {},
                 logdir=logdir,
-                history=_read_history(logdir / "result.json"),
+                rows=_read_rows(logdir / "result.json"),
                 error=_last_line(error_file),
             )
         )

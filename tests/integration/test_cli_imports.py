@@ -38,9 +38,9 @@ def test_parser_and_help_import_no_heavy_library() -> None:
     assert loaded == set() and "status" in printed
 
 
-def test_status_imports_no_torch_ray_scipy_or_optuna(tmp_path: Path) -> None:
+def test_status_imports_no_torch_ray_scipy_optuna_or_pandas(tmp_path: Path) -> None:
     storage = make_study(tmp_path)
     argv = ["status", "--name", "demo", "--storage", str(storage)]
     loaded, printed = loaded_after(f"from study.cli import main\nassert main({argv!r}) == 0")
     assert "best val_top1" in printed
-    assert not loaded & {"torch", "ray", "scipy", "optuna", "matplotlib"}
+    assert not loaded & {"torch", "ray", "scipy", "optuna", "matplotlib", "pandas"}
