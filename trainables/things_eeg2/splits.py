@@ -43,7 +43,6 @@ class ValidationSplit:
         }
 
 
-
 def default_val_count(n_units: int) -> int:
     """200 per 1654 (the full-scale concept ratio) of ``n_units``, at least 1."""
     return max(1, round(n_units * FULL_SCALE_VAL_CONCEPTS / FULL_SCALE_TRAIN_CONCEPTS))
