@@ -27,11 +27,14 @@ def clamp_logit_scale_(logit_scale: torch.Tensor) -> None:
     logit_scale.clamp_(max=MAX_LOGIT_SCALE)
 
 
-def same_image_mask(image_ids: torch.Tensor) -> torch.Tensor | None:
-    """(batch, batch) True where two different rows show the same image; None if none do."""
+def same_image_mask(image_ids: torch.Tensor) -> torch.Tensor:
+    """(batch, batch) True where two different rows show the same image.
+
+    Applied whether or not it holds a True (masking nothing leaves the logits as they are):
+    testing for one first would cost a device synchronisation every training step.
+    """
     same = image_ids[:, None] == image_ids[None, :]
-    same.fill_diagonal_(False)
-    return same if bool(same.any()) else None
+    return same.fill_diagonal_(False)
 
 
 def info_nce(
@@ -47,8 +50,7 @@ def info_nce(
     batch without such pairs gives exactly the unmasked loss.
     """
     logits = scaled_similarity(z_eeg, z_img, logit_scale).float()
-    mask = same_image_mask(image_ids) if image_ids is not None else None
-    if mask is not None:
-        logits = logits.masked_fill(mask, float("-inf"))
+    if image_ids is not None:
+        logits = logits.masked_fill(same_image_mask(image_ids), float("-inf"))
     labels = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
