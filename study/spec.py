@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from study.validation import STRICT, validated
 from trainables.common.atomic import atomic_write
 from trainables.common.errors import ConfigError
+from trainables.common.validation import STRICT, validated
 
 SPEC_FILE = "study.yaml"
 OBJECTIVES = {"val_top1": "max", "val_loss": "min"}

@@ -14,9 +14,9 @@ from study.ray_runtime import fit_checked, init_ray, restore_tuner
 from study.results import best_trial, read_synthetic_manifest, read_trials
 from study.spec import SPEC_FILE, DataProtocol, StudySpec, ValidationFacts
 from study.trust import check_restore
-from study.validation import validated_json
 from trainables.common.atomic import save_json_atomic
 from trainables.common.errors import ConfigError, DataError
+from trainables.common.validation import validated_json
 from trainables.things_eeg2.decoding_data import DecodingData
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.loader import (

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.spec import StudySpec
-from study.validation import validated
 from trainables.common.errors import UserError
+from trainables.common.validation import validated
 from trainables.things_eeg2.formats import FORMAT_LABELS
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.prepared_cache import MANIFEST, default_cache_dir, entry_dir

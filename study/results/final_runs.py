@@ -10,8 +10,8 @@ import numpy as np
 import yaml
 
 from study.results.trials import TrialRecord, last_checkpoint, read_trials
-from study.validation import validated
 from trainables.common.errors import DataError
+from trainables.common.validation import validated
 
 FINAL_DIR = "final"
 FINAL_SPEC = "final.yaml"

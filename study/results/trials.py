@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from study.validation import validated_json
 from trainables.common.errors import DataError
+from trainables.common.validation import validated_json
 
 if TYPE_CHECKING:
     import pandas as pd

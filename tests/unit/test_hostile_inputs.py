@@ -97,7 +97,7 @@ def test_config_files_with_non_finite_or_huge_numbers_are_refused(values: dict) 
 def test_a_temperature_below_the_logit_scale_clamp_is_refused() -> None:
     """exp(logit scale) is clamped at 100: an initial temperature below 1/100 could not hold."""
     with pytest.raises(ConfigError, match="temperature_init must be >= 0.01"):
-        TrainConfig(temperature_init=0.005)
+        TrainConfig.from_dict({"temperature_init": 0.005})
     assert TrainConfig(temperature_init=0.01).temperature_init == 0.01
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not() -> None:
     data = toy_data(n_train=96, n_val=32)
     a = train(FAST, data).history
     b = train(FAST, data).history
-    c = train(TrainConfig(**{**FAST.to_dict(), "seed": 1}), data).history
+    c = train(dataclasses.replace(FAST, seed=1), data).history
     assert a == b
     assert a[-1]["val_loss"] != c[-1]["val_loss"]
 
@@ -68,7 +69,7 @@ def test_temperature_is_optimized() -> None:
 
 def test_a_diverged_run_stops_as_failed_instead_of_reporting_nan() -> None:
     reported: list[dict[str, float]] = []
-    huge = TrainConfig(**{**FAST.to_dict(), "lr_encoder": 1e8, "lr_projector": 1e8})
+    huge = dataclasses.replace(FAST, lr_encoder=1e8, lr_projector=1e8)
     with pytest.raises(TrainingDiverged, match="diverged at epoch 1: .*train_loss"):
         train(huge, toy_data(n_train=96, n_val=32), report=lambda m, c: reported.append(m))
     assert reported == []
@@ -76,7 +77,7 @@ def test_a_diverged_run_stops_as_failed_instead_of_reporting_nan() -> None:
 
 def test_logit_scale_is_clamped_as_a_parameter_after_each_step() -> None:
     """Started at the bound (temperature 0.01), the scale stays <= ln 100 yet keeps training."""
-    config = TrainConfig(**{**FAST.to_dict(), "temperature_init": 0.01, "lr_projector": 0.5})
+    config = dataclasses.replace(FAST, temperature_init=0.01, lr_projector=0.5)
     history = train(config, toy_data(n_train=96, n_val=32)).history
     assert all(math.log(1 / h["temperature"]) <= MAX_LOGIT_SCALE + 1e-6 for h in history)
     assert any(math.log(1 / h["temperature"]) < MAX_LOGIT_SCALE - 1e-3 for h in history)
@@ -101,7 +102,7 @@ def test_only_pooled_training_masks_same_image_pairs(
 
     training_loss = training.info_nce
     monkeypatch.setattr(training, "info_nce", spy)
-    config = TrainConfig(**{**FAST.to_dict(), "epochs": 1})
+    config = dataclasses.replace(FAST, epochs=1)
     train(config, toy_data(n_train=64, n_val=16, n_subjects=n_subjects))
     assert seen
     if n_subjects == 1:
@@ -131,7 +132,7 @@ def test_evaluate_test_without_test_split_is_an_error() -> None:
 
 def test_checkpoint_round_trip_resumes_exactly(tmp_path: Path) -> None:
     data = toy_data(n_train=96, n_val=32)
-    config = TrainConfig(**{**FAST.to_dict(), "epochs": 4})
+    config = dataclasses.replace(FAST, epochs=4)
     full = train(config, data, checkpoint_dir=tmp_path / "full")
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["epoch_0002", "epoch_0004"]
     state = torch.load(tmp_path / "full/epoch_0002/state.pt", weights_only=True)
@@ -143,7 +144,7 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path: Path) -> None:
 def test_resume_rejects_a_different_config(tmp_path: Path) -> None:
     data = toy_data(n_train=64, n_val=16)
     train(FAST, data, checkpoint_dir=tmp_path)
-    other = TrainConfig(**{**FAST.to_dict(), "lr_encoder": 1e-3})
+    other = dataclasses.replace(FAST, lr_encoder=1e-3)
     with pytest.raises(ConfigError, match="lr_encoder"):
         train(other, data, resume_from=tmp_path / "epoch_0002")
 
@@ -179,9 +180,9 @@ def test_compiled_training_follows_the_eager_run() -> None:
     (function-neutral) bias before the first BatchNorm into lr-sized steps, which the running
     mean used in evaluation follows with a lag."""
     data = toy_data(n_train=96, n_val=32)
-    no_dropout = {**FAST.to_dict(), "epochs": 2, "dropout": 0.0}
-    eager = train(TrainConfig(**no_dropout), data).history
-    compiled = train(TrainConfig(**{**no_dropout, "compile": True}), data).history
+    no_dropout = dataclasses.replace(FAST, epochs=2, dropout=0.0)
+    eager = train(no_dropout, data).history
+    compiled = train(dataclasses.replace(no_dropout, compile=True), data).history
     for a, b in zip(eager, compiled, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-2)

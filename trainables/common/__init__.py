@@ -1,4 +1,4 @@
-"""Utilities shared by every part of the project: user errors, atomic writes, finiteness checks."""
+"""Shared utilities: user errors, atomic writes, finiteness checks, strict validation."""
 
 from trainables.common.lazy import lazy_exports
 
@@ -13,5 +13,7 @@ __all__, __getattr__ = lazy_exports(
         "save_json_atomic": "atomic",
         "save_npy_atomic": "atomic",
         "require_finite": "finite",
+        "validated": "validation",
+        "validated_json": "validation",
     },
 )

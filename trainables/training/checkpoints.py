@@ -62,8 +62,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def check_resume_config(saved: dict[str, Any], config: TrainConfig, source: Path) -> None:
     current = config.to_dict()
-    changed = sorted(
-        k for k in current if k not in RESUME_FREE_FIELDS and saved.get(k) != current[k]
-    )
+    saved = TrainConfig.from_dict(saved, f"{source} (saved config)").to_dict()
+    changed = sorted(k for k in current if k not in RESUME_FREE_FIELDS and saved[k] != current[k])
     if changed:
         raise ConfigError(f"cannot resume from {source}: config differs in {', '.join(changed)}")

@@ -9,120 +9,110 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from dataclasses import dataclass, fields
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from trainables.common.errors import ConfigError
+from trainables.common.validation import STRICT, validated
+from trainables.models.settings import (
+    ENCODER_NAMES,
+    SECTIONS,
+    ATCNetSettings,
+    AtmsSettings,
+    ConformerSettings,
+    Deep4Settings,
+    EEGNetSettings,
+    ShallowSettings,
+    section_field,
+)
 
-MODEL_CHOICES = ("auto", "nice", "nice_100hz")
+MODEL_CHOICES = ("auto", *ENCODER_NAMES)
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-_CHOICES = {"model": MODEL_CHOICES, "device": DEVICE_CHOICES}
 _TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
 INT64_MAX = 2**63 - 1
 MIN_TEMPERATURE = 0.01  # = 1 / exp(trainables.models.loss.MAX_LOGIT_SCALE)
-_FALSE = {"false", "0", "no", "off"}
+
+PositiveInt = Annotated[int, Field(ge=1, le=INT64_MAX)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=INT64_MAX)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+AtmsSection = section_field(AtmsSettings)
+EEGNetSection = section_field(EEGNetSettings)
+ShallowSection = section_field(ShallowSettings)
+Deep4Section = section_field(Deep4Settings)
+ConformerSection = section_field(ConformerSettings)
+ATCNetSection = section_field(ATCNetSettings)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(**STRICT))
 class TrainConfig:
-    """Hyperparameters of one trial; ``model="auto"`` follows the data's sampling rate."""
+    """Hyperparameters of one trial; ``model="auto"`` follows the data's sampling rate.
 
-    model: str = "auto"
-    epochs: int = 100
-    batch_size: int = 256
-    lr_encoder: float = 8e-3
-    lr_projector: float = 8e-3
-    min_lr_encoder: float = 1e-4
-    min_lr_projector: float = 1e-4
-    warmup_encoder: int = 4
-    warmup_projector: int = 2
-    warmup_start_factor: float = 0.1
-    latent_dim: int = 256
-    dropout: float = 0.5
-    weight_decay: float = 0.0
-    temperature_init: float = 0.07
-    seed: int = 0
-    checkpoint_every: int = 10
-    device: str = "auto"
+    Constructing one validates every field (pydantic, strict); ``from_dict``, ``load`` and
+    ``with_overrides`` turn a problem into a one-line ConfigError. Each non-NICE encoder's
+    settings are a section named after it (``eegnet.feature_dim``); only the chosen encoder's
+    section affects a run.
+    """
+
+    model: Literal[MODEL_CHOICES] = "auto"  # type: ignore[valid-type]
+    epochs: PositiveInt = 100
+    batch_size: Annotated[int, Field(ge=2, le=INT64_MAX)] = 256  # >= 2: contrastive loss
+    lr_encoder: PositiveFloat = 8e-3
+    lr_projector: PositiveFloat = 8e-3
+    min_lr_encoder: PositiveFloat = 1e-4
+    min_lr_projector: PositiveFloat = 1e-4
+    warmup_encoder: NonNegativeInt = 4
+    warmup_projector: NonNegativeInt = 2
+    warmup_start_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    latent_dim: PositiveInt = 256
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    temperature_init: Annotated[float, Field(ge=MIN_TEMPERATURE)] = 0.07
+    seed: NonNegativeInt = 0
+    checkpoint_every: PositiveInt = 10
+    device: Literal[DEVICE_CHOICES] = "auto"  # type: ignore[valid-type]
     compile: bool = False
     bf16: bool = True
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            expected = _FIELD_TYPES[f.name]
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, f.name, _as_float(f.name, value))
-            elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise ConfigError(f"{f.name} must be {expected.__name__}, got {value!r}")
-        self._validate()
-
-    def _validate(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
-            if _FIELD_TYPES[f.name] is int and abs(value) > INT64_MAX:
-                raise ConfigError(f"{f.name} must be within +-{INT64_MAX} (int64), got {value}")
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ConfigError(
-                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
-                )
-        positive = ("epochs", "batch_size", "latent_dim", "checkpoint_every", "temperature_init")
-        positive += ("lr_encoder", "lr_projector", "min_lr_encoder", "min_lr_projector")
-        for name in positive:
-            value = getattr(self, name)
-            if not value > 0 or (isinstance(value, float) and not math.isfinite(value)):
-                raise ConfigError(f"{name} must be > 0, got {value!r}")
-        for name in ("warmup_encoder", "warmup_projector", "seed"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.batch_size < 2:
-            raise ConfigError(f"batch_size must be >= 2 (contrastive loss), got {self.batch_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0.0 < self.warmup_start_factor <= 1.0:
-            raise ConfigError(
-                f"warmup_start_factor must be in (0, 1], got {self.warmup_start_factor!r}"
-            )
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.temperature_init < MIN_TEMPERATURE:
-            raise ConfigError(
-                f"temperature_init must be >= {MIN_TEMPERATURE} (the logit scale 1/temperature "
-                f"is clamped at {1 / MIN_TEMPERATURE:g}), got {self.temperature_init!r}"
-            )
+    atms: AtmsSection = AtmsSettings()  # type: ignore[valid-type]
+    eegnet: EEGNetSection = EEGNetSettings()  # type: ignore[valid-type]
+    shallow: ShallowSection = ShallowSettings()  # type: ignore[valid-type]
+    deep4: Deep4Section = Deep4Settings()  # type: ignore[valid-type]
+    conformer: ConformerSection = ConformerSettings()  # type: ignore[valid-type]
+    atcnet: ATCNetSection = ATCNetSettings()  # type: ignore[valid-type]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def encoder_settings(self, encoder: str) -> dict[str, Any] | None:
+        """The settings section of ``encoder`` (a resolved name) as a dict; None for NICE."""
+        return dataclasses.asdict(getattr(self, encoder)) if encoder in SECTIONS else None
+
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping; unknown keys are a ConfigError."""
+    def from_dict(cls, values: dict[str, Any], source: str = "training config") -> TrainConfig:
+        """Build from a mapping (sections nested, or as dotted keys); problems: ConfigError."""
         if not isinstance(values, dict):
             raise ConfigError(f"a training config must be a mapping, got {type(values).__name__}")
-        unknown = sorted(set(values) - set(_FIELD_TYPES))
-        if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
-        return cls(**values)
+        return validated(cls, _nested(values), source)
 
     def with_overrides(self, overrides: list[str]) -> TrainConfig:
-        """Apply ``key=value`` strings, coercing each value to the field's type."""
+        """Apply ``key=value`` strings (``section.key=value`` for a section's setting)."""
         values = self.to_dict()
         for item in overrides:
             key, sep, raw = item.partition("=")
             key = key.strip()
             if not sep:
                 raise ConfigError(f"override {item!r} is not key=value")
-            if key not in _FIELD_TYPES:
+            section, _, name = key.rpartition(".")
+            target = values[section] if section in SECTIONS else values
+            if section and section not in SECTIONS or name not in field_types(section):
                 raise ConfigError(f"unknown config key {key!r} in override {item!r}")
-            values[key] = coerce(key, raw.strip())
-        return TrainConfig.from_dict(values)
+            target[name] = coerce(key, raw.strip())
+        return TrainConfig.from_dict(values, "")
 
     def save(self, path: Path) -> None:
         """Write as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
@@ -141,18 +131,40 @@ class TrainConfig:
             raise ConfigError(
                 f"{path} is not valid {'YAML' if _is_yaml(path) else 'JSON'}"
             ) from exc
-        return cls.from_dict(values or {})
+        return cls.from_dict(values or {}, str(path))
 
 
-_FIELD_TYPES: dict[str, type] = {
-    f.name: {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
-    for f in fields(TrainConfig)
-}
+def _nested(values: dict[str, Any]) -> dict[str, Any]:
+    """Dotted section keys (``eegnet.F1``, as search spaces and Ray configs write them) nested."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        section, dot, name = key.partition(".") if isinstance(key, str) else ("", "", key)
+        if dot and section in SECTIONS:
+            existing = nested.setdefault(section, {})
+            if isinstance(existing, dict):
+                existing[name] = value
+        else:
+            nested[key] = value
+    return nested
+
+
+def field_types(section: str = "") -> dict[str, type]:
+    """Field name -> plain type (Literal fields: str) of TrainConfig or of one section."""
+    kind = SECTIONS[section] if section else TrainConfig
+    hints = typing.get_type_hints(kind)
+    return {name: _plain(hint) for name, hint in hints.items()}
+
+
+def _plain(hint: Any) -> type:
+    if typing.get_origin(hint) is Literal:
+        return str
+    return hint if isinstance(hint, type) else object
 
 
 def coerce(key: str, raw: str) -> Any:
     """Convert the text of an override to the type of field ``key``."""
-    expected = _FIELD_TYPES[key]
+    section, _, name = key.rpartition(".")
+    expected = field_types(section)[name]
     if expected is bool:
         if raw.lower() in _TRUE:
             return True
@@ -161,17 +173,12 @@ def coerce(key: str, raw: str) -> Any:
         raise ConfigError(f"{key} must be true or false, got {raw!r}")
     if expected is str:
         return raw
+    if expected not in (int, float):
+        raise ConfigError(f"{key} is a section; set its fields as {key}.NAME=VALUE")
     try:
         return expected(raw)
     except ValueError:
         raise ConfigError(f"{key} must be {expected.__name__}, got {raw!r}") from None
-
-
-def _as_float(name: str, value: int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        raise ConfigError(f"{name} must be a finite number, got {value}") from None
 
 
 def _is_yaml(path: Path) -> bool:

@@ -35,6 +35,12 @@ PHRASES = {
     "extra_forbidden": "is not a known setting",
     "none_required": "must be empty (null)",
 }
+BOUNDS = {
+    "greater_than": ("gt", ">"),
+    "greater_than_equal": ("ge", ">="),
+    "less_than": ("lt", "<"),
+    "less_than_equal": ("le", "<="),
+}
 NO_INPUT = {"missing", "missing_argument", "unexpected_keyword_argument", "extra_forbidden"}
 MAX_SHOWN = 60
 
@@ -58,6 +64,18 @@ def _shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
+def _phrase(kind: str, error: Any) -> str:
+    """What is wrong, in the words of the project's other one-line errors."""
+    if kind in BOUNDS:
+        key, sign = BOUNDS[kind]
+        return f"must be {sign} {error['ctx'][key]}"
+    if kind == "literal_error":
+        return f"must be one of {error['ctx']['expected']}"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    return PHRASES.get(kind, error["msg"].lower())
+
+
 def describe(exc: ValidationError) -> str:
     """The first problem of a pydantic ValidationError as one line: ``where what, got value``."""
     errors = exc.errors(include_url=False)
@@ -66,7 +84,7 @@ def describe(exc: ValidationError) -> str:
     if kind == "json_invalid":
         return "not valid JSON (" + " ".join(str(first["ctx"].get("error", "")).split()) + ")"
     where = _location(first["loc"])
-    what = PHRASES.get(kind, first["msg"].lower())
+    what = _phrase(kind, first)
     text = f"{where} {what}" if where else what
     if kind not in NO_INPUT:
         text += f", got {_shown(first.get('input'))}"
@@ -96,4 +114,4 @@ def validated_json(
     try:
         return _adapter(kind).validate_json(text, strict=True)
     except ValidationError as exc:
-        raise error(f"{source}: {describe(exc)}") from None
+        raise error(f"{source}: {describe(exc)}" if source else describe(exc)) from None
