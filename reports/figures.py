@@ -14,11 +14,12 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reports.importance import EVALUATOR  # noqa: E402
 from reports.tables import (  # noqa: E402
-    ALIGNED_PREFIX,
+    encoder_axis,
     run_values,
     runs_of,
     split_similarities,
     subject_means,
+    unaligned_twin,
 )
 from study.results import BestTrial, FinalResults, StudyResults  # noqa: E402
 from trainables.common.atomic import atomic_write  # noqa: E402
@@ -38,24 +39,61 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _color(backbone: str) -> str:
-    return ALIGNED_COLOR if backbone.startswith(ALIGNED_PREFIX) else UNALIGNED_COLOR
+def _color(cell: str) -> str:
+    return ALIGNED_COLOR if unaligned_twin(cell) is not None else UNALIGNED_COLOR
 
 
-def _pair_order(backbones: list[str]) -> list[str]:
-    """Each unaligned backbone followed by its aligned twin; the rest after, as given."""
+def _pair_order(cells: list[str]) -> list[str]:
+    """Each unaligned cell followed by its aligned twin(s); the rest after, as given."""
     ordered: list[str] = []
-    for b in backbones:
-        base = b.removeprefix(ALIGNED_PREFIX)
-        for name in (base, ALIGNED_PREFIX + base):
-            if name in backbones and name not in ordered:
+    for cell in cells:
+        base = unaligned_twin(cell) or cell
+        for name in (base, *[c for c in cells if unaligned_twin(c) == base]):
+            if name in cells and name not in ordered:
                 ordered.append(name)
     return ordered
 
 
+def plot_encoder_grid(final: FinalResults, path: Path) -> Path | None:
+    """Grouped bars: encoders on the x axis, one bar per backbone (aligned orange, unaligned
+    blue; mean +- std over runs), one dot per subject; None without an encoders axis."""
+    grid = encoder_axis(final)
+    if not grid:
+        return None
+    backbones = _pair_order(list(dict.fromkeys(b for cells in grid.values() for b in cells)))
+    width = 0.8 / len(backbones)
+    fig, axes = plt.subplots(
+        1, len(TOP_KS), figsize=(2.2 * len(grid) * len(TOP_KS) + 2, 4), sharey=True,
+        layout="constrained",
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for ax, k in zip(np.atleast_1d(axes), TOP_KS, strict=True):
+        metric = f"test_top{k}"
+        for i, cells in enumerate(grid.values()):
+            for j, backbone in enumerate(b for b in backbones if b in cells):
+                runs = runs_of(final, cells[backbone])
+                values = run_values(runs, metric)
+                x = i - 0.4 + width * (j + 0.5)
+                std = values.std(ddof=1) if len(values) > 1 else 0.0
+                label = backbone if i == 0 else None
+                color = _color(cells[backbone])
+                ax.bar(x, values.mean(), width * 0.9, yerr=std, capsize=3, color=color,
+                       alpha=0.4 + 0.5 * (j % 2), label=label)  # fmt: skip
+                points = np.array(list(subject_means(runs, metric).values()))
+                jitter = rng.uniform(-width / 4, width / 4, size=len(points))
+                ax.scatter(x + jitter, points, s=10, color="black", zorder=3)
+        ax.set_title(f"top-{k}")
+        ax.set_xticks(np.arange(len(grid)), list(grid))
+        ax.set_ylim(0, 1)
+    np.atleast_1d(axes)[0].set_ylabel("test accuracy (bars: mean +- std; dots: subjects)")
+    np.atleast_1d(axes)[-1].legend(fontsize="small")
+    fig.suptitle(f"Aligned vs unaligned image backbones per EEG encoder ({final.protocol})")
+    return _save(fig, path)
+
+
 def plot_final_bars(final: FinalResults, path: Path) -> Path:
     """Bars of test top-k (mean, std error bars over runs), one dot per subject, chance lines."""
-    backbones = _pair_order(final.backbones)
+    backbones = _pair_order(final.cells)
     fig, axes = plt.subplots(
         1, len(TOP_KS), figsize=(3.2 * len(TOP_KS) + 1, 4), sharey=True, layout="constrained"
     )
@@ -108,7 +146,7 @@ def plot_learning_curves(best: list[BestTrial], path: Path) -> Path:
 def plot_similarity(final: FinalResults, path: Path) -> Path | None:
     """Histograms of test cosine similarity, matched (diagonal) vs unmatched pairs, per backbone."""
     data = {}
-    for backbone in _pair_order(final.backbones):
+    for backbone in _pair_order(final.cells):
         matrices = [m for run in runs_of(final, backbone) if (m := run.similarity()) is not None]
         if matrices:
             data[backbone] = split_similarities(matrices)
@@ -165,6 +203,7 @@ def write_figures(
     final = results.final
     if final is not None and final.complete_runs:
         written.append(plot_final_bars(final, out_dir / "aligned_vs_unaligned.png"))
+        written.append(plot_encoder_grid(final, out_dir / "encoders_by_backbone.png"))
         written.append(plot_similarity(final, out_dir / "similarity_distributions.png"))
     written.append(plot_importances(importances, out_dir / "param_importances.png"))
     return [p for p in written if p is not None]

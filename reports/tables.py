@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reports.stats import WILCOXON_MIN_N, paired_difference
-from study.results import BestTrial, FinalResults, FinalRun, StudyResults
+from study.results import BestTrial, FinalResults, FinalRun, StudyResults, split_cell_key
 from trainables.models.ranking import TOP_KS, top_k_hits
 
 if TYPE_CHECKING:
@@ -125,8 +125,8 @@ def subject_means(runs: list[FinalRun], metric: str) -> dict[int, float]:
     return {s: float(np.mean(v)) for s, v in sorted(by_subject.items())}
 
 
-def runs_of(final: FinalResults, backbone: str) -> list[FinalRun]:
-    return [run for run in final.complete_runs if run.backbone == backbone]
+def runs_of(final: FinalResults, cell: str) -> list[FinalRun]:
+    return [run for run in final.complete_runs if run.cell == cell]
 
 
 def final_summary_table(final: FinalResults) -> Table:
@@ -135,10 +135,10 @@ def final_summary_table(final: FinalResults) -> Table:
         columns += [f"test_top{k}_mean", f"test_top{k}_std"]
     columns += [f"chance_top{k}" for k in TOP_KS]
     rows = []
-    for backbone in final.backbones:
-        runs = runs_of(final, backbone)
+    for cell in final.cells:
+        runs = runs_of(final, cell)
         row: list[Any] = [
-            backbone,
+            cell,
             len(runs),
             len({r.subject for r in runs}),
             len({r.seed for r in runs}),
@@ -167,15 +167,54 @@ def _chance(runs: list[FinalRun], k: int) -> float | None:
     return known[0] if known else None
 
 
+def encoder_axis(final: FinalResults) -> dict[str, dict[str, str]]:
+    """Encoder -> backbone -> cell, for the final's cells that name an encoder ({}: none do)."""
+    grid: dict[str, dict[str, str]] = {}
+    for cell in final.cells:
+        encoder, backbone = split_cell_key(cell)
+        if encoder is not None:
+            grid.setdefault(encoder, {})[backbone] = cell
+    return grid
+
+
+def encoder_grid_table(final: FinalResults) -> Table:
+    """The main comparison: test top-k, encoders as rows and backbones as columns."""
+    grid = encoder_axis(final)
+    backbones = list(dict.fromkeys(b for cells in grid.values() for b in cells))
+    rows = []
+    for encoder, cells in grid.items():
+        for k in TOP_KS:
+            row: list[Any] = [encoder, f"test_top{k}"]
+            for backbone in backbones:
+                values = run_values(runs_of(final, cells[backbone]), f"test_top{k}")
+                row.append(_mean_std(values) if backbone in cells else None)
+            rows.append(row)
+    return Table(
+        key="encoder_grid",
+        title=f"Test accuracy by EEG encoder and image backbone ({final.protocol})",
+        columns=["encoder", "metric", *backbones],
+        rows=rows,
+        notes=[
+            "Each cell: mean +- sample std (ddof=1) over all runs (subjects x seeds), in %; "
+            "every encoder x backbone cell was tuned with the same budget, seeds and scheduler.",
+        ],
+    )
+
+
+def _mean_std(values: np.ndarray) -> str:
+    std = f" +- {100 * values.std(ddof=1):.1f}" if len(values) > 1 else ""
+    return f"{100 * values.mean():.1f}{std} (n={len(values)})"
+
+
 def per_subject_table(final: FinalResults) -> Table:
     columns = ["backbone", "subject", "seeds", *[f"test_top{k}" for k in TOP_KS]]
     rows = []
-    for backbone in final.backbones:
-        runs = runs_of(final, backbone)
+    for cell in final.cells:
+        runs = runs_of(final, cell)
         means = {k: subject_means(runs, f"test_top{k}") for k in TOP_KS}
         for subject in means[TOP_KS[0]]:
             seeds = sum(run.subject == subject for run in runs)
-            rows.append([backbone, subject, seeds, *[means[k][subject] for k in TOP_KS]])
+            rows.append([cell, subject, seeds, *[means[k][subject] for k in TOP_KS]])
     return Table(
         key="per_subject",
         title="Test accuracy per subject (mean over seeds)",
@@ -185,21 +224,27 @@ def per_subject_table(final: FinalResults) -> Table:
     )
 
 
-def aligned_pairs(backbones: list[str]) -> list[tuple[str, str]]:
-    """``(aligned_X, X)`` for every X with both backbones present."""
-    present = set(backbones)
-    return [
-        (b, b.removeprefix(ALIGNED_PREFIX))
-        for b in backbones
-        if b.startswith(ALIGNED_PREFIX) and b.removeprefix(ALIGNED_PREFIX) in present
-    ]
+def unaligned_twin(cell: str) -> str | None:
+    """The cell of ``cell``'s unaligned base backbone with the same encoder (``aligned_X`` ->
+    ``X``, ``E+aligned_X`` -> ``E+X``); None when ``cell``'s backbone is not an aligned one."""
+    encoder, backbone = split_cell_key(cell)
+    if not backbone.startswith(ALIGNED_PREFIX):
+        return None
+    base = backbone.removeprefix(ALIGNED_PREFIX)
+    return base if encoder is None else cell.removesuffix(backbone) + base
+
+
+def aligned_pairs(cells: list[str]) -> list[tuple[str, str]]:
+    """``(aligned cell, unaligned cell)`` for every pair with the same encoder present."""
+    present = set(cells)
+    return [(c, twin) for c in cells if (twin := unaligned_twin(c)) in present]
 
 
 def paired_table(final: FinalResults) -> Table:
     columns = ["aligned", "unaligned", "metric", "subjects", "aligned_mean", "unaligned_mean"]
     columns += ["difference", "ci95_low", "ci95_high", "test", "statistic", "p_value"]
     rows = []
-    for aligned, unaligned in aligned_pairs(final.backbones):
+    for aligned, unaligned in aligned_pairs(final.cells):
         for k in TOP_KS:
             metric = f"test_top{k}"
             a = subject_means(runs_of(final, aligned), metric)
@@ -239,7 +284,7 @@ def paired_table(final: FinalResults) -> Table:
 def similarity_table(final: FinalResults) -> Table:
     columns = ["backbone", "runs", "matched_mean", "unmatched_mean", "gap", "top1_from_similarity"]
     rows = []
-    for backbone in final.backbones:
+    for backbone in final.cells:
         matrices = [m for run in runs_of(final, backbone) if (m := run.similarity()) is not None]
         if not matrices:
             continue
@@ -279,7 +324,9 @@ def build_tables(results: StudyResults, best: list[BestTrial]) -> list[Table]:
     final = results.final
     if final is not None and final.complete_runs:
         tables += [final_summary_table(final), per_subject_table(final)]
-        if aligned_pairs(final.backbones):
+        if encoder_axis(final):
+            tables.append(encoder_grid_table(final))
+        if aligned_pairs(final.cells):
             tables.append(paired_table(final))
         similarity = similarity_table(final)
         if similarity.rows:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from search_spaces.distributions import distribution
-from search_spaces.spec import TUNABLE_FIELDS, Number, ParamSpec, SearchSpace
+from search_spaces.spec import TUNABLE_FIELDS, Number, ParamSpec, SearchSpace, section_rule
 
 if TYPE_CHECKING:
     import optuna
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def _as_field_type(name: str, value: Number) -> Number:
     """``value`` as the TrainConfig field's type (a categorical 0 for a float field is 0.0)."""
-    return TUNABLE_FIELDS[name].kind(value)
+    rule = TUNABLE_FIELDS.get(name) or section_rule(name)
+    assert rule is not None, name  # a validated space tunes known fields only
+    return rule.kind(value)
 
 
 def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Number:

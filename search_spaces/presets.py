@@ -146,8 +146,11 @@ def load_space_file(path: Path) -> SearchSpace:
     return space_from_dict(load_yaml_text(text, f"search-space file {path}"), path.stem)
 
 
-def resolve(name_or_path: str | Path, backbone: str | None = None) -> SearchSpace:
-    """The exact space a sweep of ``backbone`` uses: a preset or file, its overrides applied."""
+def resolve(
+    name_or_path: str | Path, backbone: str | None = None, encoder: str | None = None
+) -> SearchSpace:
+    """The exact space a sweep of ``backbone`` (with ``encoder``) uses: a preset or file, its
+    overrides applied (see ``SearchSpace.for_backbone``)."""
     text = str(name_or_path)
     if text in PRESETS:
         space = PRESETS[text]
@@ -160,4 +163,4 @@ def resolve(name_or_path: str | Path, backbone: str | None = None) -> SearchSpac
                 f"or a {'/'.join(FILE_SUFFIXES)} file)"
             )
         space = load_space_file(path)
-    return space.for_backbone(backbone)
+    return space.for_backbone(backbone, encoder)

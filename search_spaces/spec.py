@@ -97,16 +97,40 @@ def _check_keys(data: Mapping[str, Any], allowed: set[str], required: set[str], 
 
 
 def _rule(name: str, where: str) -> FieldRule:
-    try:
-        return TUNABLE_FIELDS[name]
-    except KeyError:
+    rule = TUNABLE_FIELDS.get(name) or section_rule(name)
+    if rule is None:
         raise ConfigError(
-            f"{where}: unknown parameter {name!r} (tunable: {', '.join(sorted(TUNABLE_FIELDS))})"
-        ) from None
+            f"{where}: unknown parameter {name!r} (tunable: {', '.join(sorted(TUNABLE_FIELDS))}, "
+            "or <encoder>.<setting> of an encoder's settings section)"
+        )
+    return rule
+
+
+def section_rule(name: str) -> FieldRule | None:
+    """The rule of ``<encoder>.<setting>``, a number in an encoder's settings section (its
+    type and bounds are the section's); None when ``name`` is not one."""
+    from trainables.models.settings import SECTIONS
+
+    section, dot, setting = name.partition(".")
+    info = SECTIONS[section].__pydantic_fields__.get(setting) if section in SECTIONS else None
+    if not dot or info is None or info.annotation not in (int, float):
+        return None
+    bounds: dict[str, Any] = {}
+    for limit in info.metadata:
+        for attr, side, is_open in (("ge", "low", False), ("gt", "low", True),
+                                    ("le", "high", False), ("lt", "high", True)):  # fmt: skip
+            if hasattr(limit, attr):
+                bounds[side], bounds[f"{side}_open"] = float(getattr(limit, attr)), is_open
+    return FieldRule(info.annotation, **bounds)
+
+
+def section_of(name: str) -> str | None:
+    """The encoder whose settings section parameter ``name`` belongs to (None: a shared one)."""
+    return name.partition(".")[0] if section_rule(name) is not None else None
 
 
 def _check_value(name: str, value: Number, where: str, what: str) -> None:
-    rule = TUNABLE_FIELDS[name]
+    rule = _rule(name, where)
     if not math.isfinite(value):
         raise ConfigError(f"{where}: {what} must be finite, got {value!r}")
     if not rule.admits(value):
@@ -310,18 +334,27 @@ class SearchSpace:
             _fixed_value(pname, value, f"{where}: fixed.{pname}")
             if pname in self.params:
                 raise ConfigError(f"{where}: {pname} is both tuned (params) and fixed")
-        for backbone, specs in self.overrides.items():
-            if not isinstance(backbone, str) or not backbone:
-                raise ConfigError(f"{where}: override keys must be backbone names")
+        for key, specs in self.overrides.items():
+            if not isinstance(key, str) or not key:
+                raise ConfigError(f"{where}: override keys must be backbone or encoder names")
             for pname, spec in specs.items():
-                spec.validate(pname, f"{where}: overrides.{backbone}.{pname}")
+                spec.validate(pname, f"{where}: overrides.{key}.{pname}")
 
-    def for_backbone(self, backbone: str | None) -> SearchSpace:
-        """The space a sweep of ``backbone`` uses: its overrides applied, none left."""
-        specs = dict(self.overrides.get(backbone, {})) if backbone is not None else {}
+    def for_backbone(self, backbone: str | None, encoder: str | None = None) -> SearchSpace:
+        """The space a sweep of ``backbone`` (with ``encoder``) uses: the encoder's overrides,
+        then the backbone's, applied, none left; another encoder's section parameters dropped
+        (they would not change its runs). ``encoder`` None: no encoders axis, nothing dropped.
+        """
+        specs: dict[str, ParamSpec] = {}
+        for key in (encoder, backbone):
+            specs.update(self.overrides.get(key, {}) if key is not None else {})
         params = {**self.params, **specs}
         fixed = {k: v for k, v in self.fixed.items() if k not in specs}
-        name = f"{self.name}@{backbone}" if specs else self.name
+        if encoder is not None:
+            params = {k: v for k, v in params.items() if section_of(k) in (None, encoder)}
+            fixed = {k: v for k, v in fixed.items() if section_of(k) in (None, encoder)}
+        applied = [k for k in (encoder, backbone) if k is not None and self.overrides.get(k)]
+        name = f"{self.name}@{'+'.join(applied)}" if applied else self.name
         return SearchSpace(name, params, fixed)
 
     def to_dict(self) -> dict[str, Any]:

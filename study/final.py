@@ -1,5 +1,6 @@
-"""Final training with each backbone's best configuration: export it, train on the whole
-training set for every backbone x subject x seed, and evaluate the test split once.
+"""Final training with each cell's best configuration: export it, train on the whole training
+set for every cell x subject x seed, and evaluate the test split once. A cell is an encoder with
+a backbone (``<encoder>+<backbone>``), or a backbone in a study without an encoders axis.
 
 Epochs: a best configuration's ``epochs`` is its trial's best epoch - the epoch where the
 validation objective peaked (early stopping chosen on validation, never on test) - and the
@@ -26,35 +27,34 @@ from study.results import (
     load_final,
     read_trials,
 )
-from study.spec import SPEC_FILE, DataSettings, StudySpec
+from study.spec import SPEC_FILE, DataSettings, StudySpec, split_cell_key
 from study.trust import check_restore
 from trainables.common.atomic import atomic_write
 from trainables.common.errors import ConfigError, DataError
 from trainables.things_eeg2.layout import DataLayout, find_layout
 from trainables.things_eeg2.loader import load_run_data
 from trainables.things_eeg2.protocols import PROTOCOLS, train_subjects
-from trainables.training.config import TrainConfig
+from trainables.training.config import TrainConfig, train_values
 
 logger = logging.getLogger(__name__)
-TRAIN_FIELDS = tuple(TrainConfig().to_dict())
 SETTINGS = ("protocol", "seeds", "subjects", "configs")
 
 
 def best_entries(study_dir: Path) -> dict[str, dict[str, Any]]:
-    """Per backbone: the best trial's config (epochs = best epoch), objective, epoch, trial id."""
+    """Per cell: the best trial's config (epochs = best epoch), objective, epoch, trial id."""
     spec = StudySpec.load(study_dir)
     objective, mode = spec.sweep.objective, spec.sweep.mode
     entries = {}
-    for backbone in spec.backbones:
-        best = best_trial(backbone, read_trials(Path(study_dir) / backbone), objective, mode)
+    for cell in spec.cells():
+        best = best_trial(cell.key, read_trials(Path(study_dir) / cell.key), objective, mode)
         if best.trial is None:
             raise DataError(
-                f"{Path(study_dir) / backbone}: no trial reported {objective}; "
+                f"{Path(study_dir) / cell.key}: no trial reported {objective}; "
                 f"run or resume the sweep first"
             )
-        values = {k: v for k, v in best.config.items() if k in TRAIN_FIELDS}
-        entries[backbone] = {
-            "config": TrainConfig.from_dict({**values, "epochs": best.epoch}).to_dict(),
+        values = {**train_values(best.config), "epochs": best.epoch}
+        entries[cell.key] = {
+            "config": TrainConfig.from_dict(values).to_dict(),
             objective: best.value,
             "best_epoch": best.epoch,
             "trial_id": best.trial.trial_id,
@@ -63,7 +63,7 @@ def best_entries(study_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def best_configs(study_dir: Path) -> dict[str, dict[str, Any]]:
-    """Backbone -> TrainConfig dict of its best sweep trial, trained for its best epoch."""
+    """Cell -> TrainConfig dict of its best sweep trial, trained for its best epoch."""
     return {backbone: entry["config"] for backbone, entry in best_entries(study_dir).items()}
 
 
@@ -83,7 +83,7 @@ def export_best(study_dir: Path, out: Path, epochs: int | None = None) -> Path:
 
 
 def read_exported(path: Path) -> dict[str, dict[str, Any]]:
-    """Backbone -> TrainConfig dict from an ``export-best`` file."""
+    """Cell (or backbone) -> TrainConfig dict from an ``export-best`` file."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -98,7 +98,8 @@ def read_exported(path: Path) -> dict[str, dict[str, Any]]:
     for backbone, entry in backbones.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             raise ConfigError(f"{path}: backbone '{backbone}' has no `config` mapping")
-        configs[str(backbone)] = TrainConfig.from_dict(entry["config"]).to_dict()
+        config = TrainConfig.from_dict(entry["config"], f"{path}: {backbone}").to_dict()
+        configs[str(backbone)] = config
     return configs
 
 
@@ -126,24 +127,26 @@ def with_epochs(configs: dict[str, dict[str, Any]], epochs: int) -> dict[str, di
 def final_runs(
     configs: dict[str, dict[str, Any]], subjects: Sequence[int], seeds: Sequence[int], protocol: str
 ) -> list[dict[str, Any]]:
-    """One trial config per backbone x tested subject x seed: TrainConfig fields + run keys."""
+    """One trial config per cell x tested subject x seed: TrainConfig fields + run keys."""
     return [
         {
             **TrainConfig.from_dict({**config, "seed": seed}).to_dict(),
-            "backbone": backbone,
+            "cell": key,
+            "backbone": split_cell_key(key)[1],
             "subject": subject,
             "protocol": protocol,
         }
-        for backbone, config in configs.items()
+        for key, config in configs.items()
         for subject in subjects
         for seed in seeds
     ]
 
 
 def run_dirname(trial: Any) -> str:
-    """Readable trial folders: ``<backbone>_sub-NN_seedS``."""
+    """Readable trial folders: ``<cell>_sub-NN_seedS``."""
     config = trial.config
-    return f"{config['backbone']}_sub-{int(config['subject']):02d}_seed{config['seed']}"
+    cell = config.get("cell", config["backbone"])  # runs planned before cells existed lack it
+    return f"{cell}_sub-{int(config['subject']):02d}_seed{config['seed']}"
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -165,15 +168,18 @@ def _subject_list(layout: DataLayout, subjects: Sequence[int] | None) -> list[in
 
 
 def _study_spec(study_dir: Path, configs: dict[str, dict[str, Any]], data_root: Path | None):
-    """The study's spec; a configs-only final gets a new one (backbones, no search spaces),
+    """The study's spec; a configs-only final gets a new one (cells, no search spaces),
     which the caller saves only once the data passed the checks."""
     if (study_dir / SPEC_FILE).is_file():
         return StudySpec.load(study_dir)
     if data_root is None:
         raise ConfigError(f"{study_dir}: no study here; configs-only final runs need --data")
+    cells = [split_cell_key(key) for key in configs]
+    with_encoders = all(encoder is not None for encoder, _ in cells)
     spec = StudySpec(
         name=study_dir.name,
-        backbones=list(configs),
+        backbones=list(dict.fromkeys(backbone for _, backbone in cells)),
+        encoders=list(dict.fromkeys(e for e, _ in cells if e)) if with_encoders else [],
         data=DataSettings(root=str(Path(data_root).expanduser().resolve())),
         provenance=provenance(),
     )
@@ -199,8 +205,8 @@ def _finished(final_dir: Path, runs: list[dict[str, Any]]) -> list[FinalRun] | N
     if not (final_dir / FINAL_RUNS).is_dir():
         return None
     done = load_final(final_dir).runs
-    complete = {(r.backbone, r.subject, r.seed) for r in done if r.complete}
-    planned = {(r["backbone"], r["subject"], r["seed"]) for r in runs}
+    complete = {(r.cell, r.subject, r.seed) for r in done if r.complete}
+    planned = {(r["cell"], r["subject"], r["seed"]) for r in runs}
     return done if planned <= complete else None
 
 
@@ -236,7 +242,7 @@ def _tuner(final_dir: Path, runs: list[dict[str, Any]], trainable: Any, max_conc
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             progress_reporter=CLIReporter(
-                parameter_columns=["backbone", "subject", "seed"],
+                parameter_columns=["cell", "subject", "seed"],
                 metric_columns=["epoch", "train_loss", "test_top1", "test_top5"],
                 max_report_frequency=30,
             ),
@@ -259,7 +265,7 @@ def run_final(
     max_concurrent: int | None = None,
     source: dict[str, Any] | None = None,
 ) -> list[FinalRun]:
-    """Train and test every backbone x subject x seed on Ray (resumed; a finished final is kept).
+    """Train and test every cell x subject x seed on Ray (resumed; a finished final is kept).
 
     One Tuner runs exactly the planned runs: BasicVariantGenerator evaluates them as its points
     (``num_samples`` = their count, so nothing is sampled); each trial loads its own data.
@@ -272,8 +278,8 @@ def run_final(
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if not configs:
-        raise ConfigError("no backbone configs to train")
-    configs = {b: TrainConfig.from_dict(dict(c)).to_dict() for b, c in configs.items()}
+        raise ConfigError("no configs to train")
+    configs = {key: _cell_config(key, config) for key, config in configs.items()}
     new_study = not (study_dir / SPEC_FILE).is_file()
     spec = _study_spec(study_dir, configs, data_root)
     root = Path(data_root or spec.data.root).expanduser().resolve()
@@ -292,7 +298,7 @@ def run_final(
     else:  # the preflight: stores and the first run's data load before anything is saved
         _check_stores(layout, configs)
         cache_dir = Path(spec.data.cache_dir) if spec.data.cache_dir else None
-        first = next(iter(configs))
+        first = split_cell_key(next(iter(configs)))[1]
         data = load_run_data(layout, first, subjects[0], protocol, subjects, cache_dir)
         document = {
             **settings,
@@ -325,10 +331,19 @@ def run_final(
     return load_final(final_dir).runs
 
 
+def _cell_config(key: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` validated; a cell key's encoder must be the one its config trains."""
+    values = TrainConfig.from_dict(dict(config), f"config of {key}").to_dict()
+    encoder = split_cell_key(key)[0]
+    if encoder is not None and values["model"] != encoder:
+        raise ConfigError(f"config of {key}: model is {values['model']!r}, not {encoder!r}")
+    return values
+
+
 def _check_stores(layout: DataLayout, configs: dict[str, dict[str, Any]]) -> None:
-    """Every backbone's embedding store must match the dataset's image lists."""
+    """Every cell's backbone's embedding store must match the dataset's image lists."""
     from trainables.things_eeg2.loader import dataset_images, load_dataset_store
 
     images = dataset_images(layout)
-    for backbone in configs:
+    for backbone in dict.fromkeys(split_cell_key(key)[1] for key in configs):
         load_dataset_store(layout, backbone, images)

@@ -18,6 +18,35 @@ SCHEDULERS = ("asha", "none")
 SAMPLERS = ("tpe", "random")
 VAL_KINDS = ("concepts", "images")
 SEED_LIMIT = 2**32  # numpy's and Optuna's samplers take seeds in [0, 2**32)
+CELL_SEPARATOR = "+"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One comparison cell of a study: an EEG encoder with an image backbone.
+
+    Each cell has its own Tuner (same budget, seeds and scheduler as every other cell), folder
+    ``<study>/<key>``, resolved search space and best configuration. A study without an encoders
+    axis (``encoders: []``, every study written before the axis existed) has one cell per
+    backbone, keyed by the backbone's name, whose encoder is the train settings' ``model``.
+    """
+
+    key: str
+    encoder: str | None
+    backbone: str
+
+
+def cell_key(encoder: str | None, backbone: str) -> str:
+    """``<encoder>+<backbone>``; the backbone alone for a study without an encoders axis."""
+    return backbone if encoder is None else f"{encoder}{CELL_SEPARATOR}{backbone}"
+
+
+def split_cell_key(key: str) -> tuple[str | None, str]:
+    """``(encoder, backbone)`` of a cell key (encoder None: a key without an encoder part)."""
+    from trainables.models.settings import ENCODER_NAMES
+
+    encoder, sep, backbone = key.partition(CELL_SEPARATOR)
+    return (encoder, backbone) if sep and encoder in ENCODER_NAMES and backbone else (None, key)
 
 
 @dataclass
@@ -137,6 +166,7 @@ class StudySpec:
     __pydantic_config__ = STRICT
     name: str
     backbones: list[str]
+    encoders: list[str] = field(default_factory=list)  # empty: no encoders axis (train.model)
     data: DataSettings = field(default_factory=DataSettings)
     sweep: SweepSettings = field(default_factory=SweepSettings)
     space: str = "seed"
@@ -153,19 +183,56 @@ class StudySpec:
             raise ConfigError("no backbones given (--backbones LIST)")
         if len(set(self.backbones)) != len(self.backbones):
             raise ConfigError(f"backbones listed twice: {self.backbones}")
+        self._validate_encoders()
         self.data.validate()
         self.sweep.validate()
         self._validate_spaces()
+
+    def _validate_encoders(self) -> None:
+        from trainables.models.settings import ENCODER_NAMES
+
+        if len(set(self.encoders)) != len(self.encoders):
+            raise ConfigError(f"encoders listed twice: {self.encoders}")
+        unknown = [e for e in self.encoders if e not in ENCODER_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"unknown encoder(s) {', '.join(unknown)}; choose from {', '.join(ENCODER_NAMES)}"
+            )
+        separated = [b for b in self.backbones if CELL_SEPARATOR in b]
+        if self.encoders and separated:
+            raise ConfigError(
+                f"backbone name(s) {separated} contain {CELL_SEPARATOR!r}, which separates an "
+                "encoder from a backbone in a cell's name"
+            )
+        if self.encoders and "model" in self.train:
+            raise ConfigError(
+                "train.model and encoders both choose the encoder; give one of them (encoders "
+                "makes each encoder a cell of the comparison)"
+            )
 
     def _validate_spaces(self) -> None:
         """Each saved (resolved) search space must be one (imported here: it pulls in torch)."""
         from search_spaces import SearchSpace
 
-        for backbone, space in self.spaces.items():
+        for key, space in self.spaces.items():
             try:
                 SearchSpace.from_dict(space)
             except ConfigError as exc:
-                raise ConfigError(f"spaces.{backbone}: {exc}") from None
+                raise ConfigError(f"spaces.{key}: {exc}") from None
+
+    def cells(self) -> list[Cell]:
+        """The comparison cells, encoders-major (every backbone of the first encoder first)."""
+        if not self.encoders:
+            return [Cell(b, None, b) for b in self.backbones]
+        return [Cell(cell_key(e, b), e, b) for e in self.encoders for b in self.backbones]
+
+    def cell(self, key: str) -> Cell:
+        """The cell stored under ``key``; an unknown key is a ConfigError listing the cells."""
+        for cell in self.cells():
+            if cell.key == key:
+                return cell
+        known = ", ".join(c.key for c in self.cells())
+        raise ConfigError(f"study '{self.name}' has no cell {key!r} (cells: {known})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""Run (or resume) a study: one Ray Tune Tuner per backbone with the same space, budget and seed."""
+"""Run (or resume) a study: one Ray Tune Tuner per cell (encoder x backbone, or backbone) with
+the same space, budget, seed and scheduler."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from search_spaces import SearchSpace, define_by_run, resolve
 from study.provenance import provenance
 from study.ray_runtime import fit_checked, init_ray, restore_tuner
 from study.results import best_trial, read_synthetic_manifest, read_trials
-from study.spec import SPEC_FILE, DataProtocol, StudySpec, ValidationFacts
+from study.spec import SPEC_FILE, Cell, DataProtocol, StudySpec, ValidationFacts, cell_key
 from study.trust import check_restore
 from trainables.common.atomic import save_json_atomic
 from trainables.common.errors import ConfigError, DataError
@@ -36,7 +37,7 @@ DONE_FILE = "sweep_done.json"
 
 @dataclass
 class SweepOutcome:
-    """What one backbone's sweep ended with (also saved as ``<backbone>/sweep_done.json``)."""
+    """What one cell's sweep ended with (also saved as ``<cell>/sweep_done.json``)."""
 
     backbone: str
     trials: int
@@ -44,20 +45,28 @@ class SweepOutcome:
     best_value: float | None
     best_config: dict[str, Any]
     seconds: float
+    encoder: str | None = None  # None: a study without an encoders axis
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.encoder, self.backbone)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def resolved_spaces(spec: StudySpec) -> dict[str, dict[str, Any]]:
-    """Each backbone's resolved search space (per-backbone overrides applied), as saved."""
-    return {b: resolve(spec.space, b).to_dict() for b in spec.backbones}
+    """Each cell's resolved search space (encoder and backbone overrides applied), as saved."""
+    return {c.key: resolve(spec.space, c.backbone, c.encoder).to_dict() for c in spec.cells()}
 
 
-def base_train_config(spec: StudySpec) -> TrainConfig:
-    """The fixed part of every trial's config: the study's train settings, epochs and seed."""
+def base_train_config(spec: StudySpec, cell: Cell | None = None) -> TrainConfig:
+    """The fixed part of every trial's config: the study's train settings, epochs and seed (and
+    the cell's encoder)."""
     values = {**spec.train, "epochs": spec.sweep.max_epochs, "seed": spec.sweep.seed}
-    return TrainConfig.from_dict(values)
+    if cell is not None and cell.encoder is not None:
+        values["model"] = cell.encoder
+    return TrainConfig.from_dict(values, "study train settings")
 
 
 def _scheduler(spec: StudySpec):
@@ -81,11 +90,11 @@ def _sampler(spec: StudySpec):
     return optuna.samplers.TPESampler(seed=spec.sweep.seed)
 
 
-def _search_alg(spec: StudySpec, backbone: str):
+def _search_alg(spec: StudySpec, key: str):
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    space = SearchSpace.from_dict(spec.spaces[backbone])
+    space = SearchSpace.from_dict(spec.spaces[key])
     searcher = OptunaSearch(
         space=define_by_run(space),
         metric=spec.sweep.objective,
@@ -115,50 +124,50 @@ def trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _progress(spec: StudySpec, backbone: str):
+def _progress(spec: StudySpec, key: str):
     from ray.tune import CLIReporter
 
     return CLIReporter(
-        parameter_columns=sorted(spec.spaces[backbone]["params"]),
+        parameter_columns=sorted(spec.spaces[key]["params"]),
         metric_columns=["epoch", "train_loss", "val_loss", "val_top1", "val_top5"],
         max_report_frequency=30,
         sort_by_metric=True,
     )
 
 
-def _tuner(spec: StudySpec, study_dir: Path, backbone: str, trainable: Any):
+def _tuner(spec: StudySpec, study_dir: Path, cell: Cell, trainable: Any):
     from ray import tune
 
-    restored = restore_tuner(study_dir, study_dir / backbone, trainable, backbone, "sweep")
+    restored = restore_tuner(study_dir, study_dir / cell.key, trainable, cell.key, "sweep")
     if restored is not None:
         return restored
     return tune.Tuner(
         trainable,
-        param_space=base_train_config(spec).to_dict(),
+        param_space=base_train_config(spec, cell).to_dict(),
         tune_config=tune.TuneConfig(
             metric=spec.sweep.objective,
             mode=spec.sweep.mode,
-            search_alg=_search_alg(spec, backbone),
+            search_alg=_search_alg(spec, cell.key),
             scheduler=_scheduler(spec),
             num_samples=spec.sweep.num_samples,
             reuse_actors=True,
             trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
-            name=backbone,
+            name=cell.key,
             storage_path=str(study_dir),
             failure_config=tune.FailureConfig(max_failures=spec.sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=_callbacks(spec),
-            progress_reporter=_progress(spec, backbone),
+            progress_reporter=_progress(spec, cell.key),
             verbose=1,
         ),
     )
 
 
-def read_outcome(study_dir: Path, backbone: str) -> SweepOutcome | None:
-    """The backbone's ``sweep_done.json`` (None before it finished); damaged: a DataError."""
-    path = study_dir / backbone / DONE_FILE
+def read_outcome(study_dir: Path, key: str) -> SweepOutcome | None:
+    """The cell's ``sweep_done.json`` (None before it finished); damaged: a DataError."""
+    path = study_dir / key / DONE_FILE
     if not path.is_file():
         return None
     return validated_json(SweepOutcome, path.read_bytes(), str(path), DataError)
@@ -178,34 +187,34 @@ def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:
     )
 
 
-def run_backbone(spec: StudySpec, study_dir: Path, data: SharedEEGData) -> SweepOutcome:
-    """Sweep one backbone to completion (continuing an interrupted sweep when there is one)."""
+def run_cell(spec: StudySpec, study_dir: Path, cell: Cell, data: SharedEEGData) -> SweepOutcome:
+    """Sweep one cell to completion (continuing an interrupted sweep when there is one)."""
     from trainables.tune.trainable import make_trainable
 
-    backbone = data.backbone
     trainable = make_trainable(data, cpus=spec.sweep.cpus_per_trial, gpus=spec.sweep.gpus_per_trial)
     start = time.monotonic()
-    tuner = _tuner(spec, study_dir, backbone, trainable)
-    grid = fit_checked(tuner, study_dir / backbone, spec.sweep.num_samples)
+    tuner = _tuner(spec, study_dir, cell, trainable)
+    grid = fit_checked(tuner, study_dir / cell.key, spec.sweep.num_samples)
     seconds = round(time.monotonic() - start, 1)
-    return record_outcome(spec, study_dir, backbone, len(grid), grid.num_errors, seconds)
+    return record_outcome(spec, study_dir, cell, len(grid), grid.num_errors, seconds)
 
 
 def record_outcome(
-    spec: StudySpec, study_dir: Path, backbone: str, trials: int, errors: int, seconds: float
+    spec: StudySpec, study_dir: Path, cell: Cell, trials: int, errors: int, seconds: float
 ) -> SweepOutcome:
     """Save ``sweep_done.json`` with the best trial read from disk as the report picks it."""
-    records = read_trials(study_dir / backbone)
-    best = best_trial(backbone, records, spec.sweep.objective, spec.sweep.mode)
+    records = read_trials(study_dir / cell.key)
+    best = best_trial(cell.key, records, spec.sweep.objective, spec.sweep.mode)
     outcome = SweepOutcome(
-        backbone=backbone,
+        backbone=cell.backbone,
         trials=trials,
         errors=errors,
         best_value=best.value,
         best_config=best.config,
         seconds=seconds,
+        encoder=cell.encoder,
     )
-    save_json_atomic(study_dir / backbone / DONE_FILE, outcome.to_dict())
+    save_json_atomic(study_dir / cell.key / DONE_FILE, outcome.to_dict())
     return outcome
 
 
@@ -253,7 +262,7 @@ def data_protocol(spec: StudySpec) -> DataProtocol:
 
 
 def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
-    """Validate, resolve each backbone's space, record the tuning data's protocol and the
+    """Validate, resolve each cell's space, record the tuning data's protocol and the
     provenance, save ``study.yaml``."""
     spec.validate()
     if (study_dir / SPEC_FILE).exists():
@@ -263,7 +272,8 @@ def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
         )
     spec.data.root = str(Path(spec.data.root).expanduser().resolve())
     spec.spaces = resolved_spaces(spec)
-    base_train_config(spec)
+    for cell in spec.cells():
+        base_train_config(spec, cell)
     preflight(spec)
     spec.data_protocol = data_protocol(spec)
     spec.provenance = provenance()
@@ -272,24 +282,27 @@ def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
 
 
 def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]:
-    """Run each backbone's sweep in turn: finished ones skipped, interrupted ones resumed."""
+    """Run each cell's sweep in turn: finished ones skipped, interrupted ones resumed."""
 
     spec = StudySpec.load(study_dir)
     preflight(spec)
-    for backbone in spec.backbones:  # refuse a tampered or damaged folder before Ray starts
-        if read_outcome(study_dir, backbone) is None:
-            check_restore(study_dir, study_dir / backbone)
+    for cell in spec.cells():  # refuse a tampered or damaged folder before Ray starts
+        if read_outcome(study_dir, cell.key) is None:
+            check_restore(study_dir, study_dir / cell.key)
     init_ray(address)
     outcomes = []
-    shared = None  # the tuning EEG, put into the object store once for every backbone
-    for backbone in spec.backbones:
-        done = read_outcome(study_dir, backbone)
+    shared = None  # the tuning EEG, put into the object store once for every cell
+    data: dict[str, SharedEEGData] = {}  # per backbone: its embeddings with the shared EEG
+    for cell in spec.cells():
+        done = read_outcome(study_dir, cell.key)
         if done is not None:
-            logger.info("[%s] sweep finished before (%d trials)", backbone, done.trials)
+            logger.info("[%s] sweep finished before (%d trials)", cell.key, done.trials)
         else:
-            logger.info("[%s] sweeping: %d trials", backbone, spec.sweep.num_samples)
-            data = tuning_data(spec, backbone)
-            shared = shared or share_eeg(data)
-            done = run_backbone(spec, study_dir, SharedEEGData.from_data(data, shared))
+            logger.info("[%s] sweeping: %d trials", cell.key, spec.sweep.num_samples)
+            if cell.backbone not in data:
+                arrays = tuning_data(spec, cell.backbone)
+                shared = shared or share_eeg(arrays)
+                data[cell.backbone] = SharedEEGData.from_data(arrays, shared)
+            done = run_cell(spec, study_dir, cell, data[cell.backbone])
         outcomes.append(done)
     return outcomes

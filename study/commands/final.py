@@ -1,4 +1,4 @@
-"""`study final`: train each backbone's best config per subject x seed, then test once."""
+"""`study final`: train each cell's best config per subject x seed, then test once."""
 
 from __future__ import annotations
 
@@ -97,9 +97,9 @@ def _run(args: argparse.Namespace, directory: Path, subjects: list[int] | None) 
         source=source,
     )
     complete = [r for r in runs if r.complete]
-    for backbone in configs:
-        mine = [r.metrics["test_top1"] for r in complete if r.backbone == backbone]
+    for key in configs:
+        mine = [r.metrics["test_top1"] for r in complete if r.cell == key]
         mean = sum(mine) / len(mine) if mine else float("nan")
-        print(f"[{backbone}] {len(mine)} complete runs, mean test top-1 {mean:.4f}")
+        print(f"[{key}] {len(mine)} complete runs, mean test top-1 {mean:.4f}")
     print(f"final runs in {directory / 'final'}; `study report --name {args.name}` tabulates them")
     return 0 if len(complete) == len(runs) else 1

@@ -1,4 +1,4 @@
-"""`study status`: per backbone, trials finished/running/failed and the best one so far."""
+"""`study status`: per cell, trials finished/running/failed and the best one so far."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "status",
         help="show a study's progress",
-        description="Per backbone: trials finished, running, failed; best validation metric "
-        "so far and its configuration. Reads the storage folder; no Ray needed.",
+        description="Per cell (encoder x backbone, or backbone): trials finished, running, "
+        "failed; best validation metric so far and its configuration. Reads the storage "
+        "folder; no Ray needed.",
     )
     add_storage_arguments(parser)
     parser.set_defaults(func=run)
@@ -27,20 +28,21 @@ def run(args: argparse.Namespace) -> int:
     directory = study_dir(args.storage, args.name)
     spec = StudySpec.load(directory)
     metric, mode = spec.sweep.objective, spec.sweep.mode
-    tuned = sorted(spec.spaces.get(spec.backbones[0], {}).get("params", {}))
     print(f"study '{spec.name}' in {directory}: objective {metric} ({mode})")
-    for backbone in spec.backbones:
-        trials = read_trials(directory / backbone)
+    for cell in spec.cells():
+        key = cell.key
+        tuned = sorted(spec.spaces.get(key, {}).get("params", {}))
+        trials = read_trials(directory / key)
         counts = Counter(t.status for t in trials)
-        state = "finished" if read_outcome(directory, backbone) else "in progress"
+        state = "finished" if read_outcome(directory, key) else "in progress"
         if not trials:
             state = "not started"
         print(
-            f"\n[{backbone}] {state}: {counts[FINISHED]} done, {counts['RUNNING']} running, "
+            f"\n[{key}] {state}: {counts[FINISHED]} done, {counts['RUNNING']} running, "
             f"{counts['PENDING'] + counts['PAUSED']} waiting, {counts[FAILED]} failed "
             f"(budget {spec.sweep.num_samples})"
         )
-        best = best_trial(backbone, trials, metric, mode)
+        best = best_trial(key, trials, metric, mode)
         if best.trial is not None:
             params = ", ".join(f"{k}={_fmt(best.config.get(k))}" for k in tuned)
             print(

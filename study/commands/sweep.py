@@ -48,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", type=Path, help="dataset root (see `study check`)")
     parser.add_argument("--backbones", help="comma-separated backbones, e.g. synclr,aligned_synclr")
+    parser.add_argument(
+        "--encoders",
+        help="comma-separated EEG encoders, e.g. nice,atms,eegnet: one cell per encoder x "
+        "backbone (default: no encoders axis; the train settings' model, auto = NICE)",
+    )
     add_storage_arguments(parser)
     parser.add_argument("--config", type=Path, help="YAML study settings (see README)")
     parser.add_argument("--space", help="search space: preset name (seed, wide) or YAML file")
@@ -95,6 +100,7 @@ FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     "wandb_entity": ("wandb", "entity", str),
     "wandb_tags": ("wandb", "tags", partial(parse_names, flag="--wandb-tags")),
     "backbones": ("", "backbones", parse_names),
+    "encoders": ("", "encoders", partial(parse_names, flag="--encoders")),
     "space": ("", "space", str),
 }
 FLAG_LIMITS: dict[str, tuple[float, float]] = {
@@ -144,7 +150,7 @@ def report_outcomes(outcomes: list[Any], objective: str) -> int:
     for outcome in outcomes:
         best = "none" if outcome.best_value is None else f"{outcome.best_value:.4f}"
         print(
-            f"[{outcome.backbone}] {outcome.trials} trials, {outcome.errors} failed, "
+            f"[{outcome.key}] {outcome.trials} trials, {outcome.errors} failed, "
             f"best {objective} {best}"
         )
     return 0

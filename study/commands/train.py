@@ -18,13 +18,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train one NICE model (no Ray) and print per-epoch metrics",
         description=(
-            "Train the NICE encoder against one backbone's embeddings for one subject (repeat "
-            "--subject to pool several). Writes checkpoints, the config and TensorBoard scalars "
-            "under --out. Overrides are TrainConfig fields as key=value."
+            "Train an EEG encoder (model=..., default auto: NICE) against one backbone's "
+            "embeddings for one subject (repeat --subject to pool several). Writes checkpoints, "
+            "the config and TensorBoard scalars under --out. Overrides are TrainConfig fields as "
+            "key=value (an encoder's settings as ENCODER.NAME=VALUE, e.g. eegnet.F1=16)."
         ),
     )
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
-    parser.add_argument("--backbone", required=True, help="embedding store name")
+    parser.add_argument(
+        "--backbone",
+        required=True,
+        help="embedding store name, or a study cell ENCODER+BACKBONE (its config picked from an "
+        "export-best --config; the encoder set as model)",
+    )
     parser.add_argument(
         "--subject", type=int, action="append", required=True, help="subject number (repeatable)"
     )
@@ -96,14 +102,18 @@ def run(args: argparse.Namespace) -> int:
     from trainables.training.loop import train
 
     check_numbers(args, {"subject": (1, MAX_SUBJECT), "val_seed": (0, SEED_HIGH)})
+    from study.spec import split_cell_key
+
+    encoder, backbone = split_cell_key(args.backbone)
     config = load_train_config(args.config, args.backbone) if args.config else TrainConfig()
+    config = config.with_overrides([f"model={encoder}"] if encoder else [])
     config = config.with_overrides(args.overrides)
     out = Path(args.out)
     check_out_folder(out)
     layout = find_layout(args.data)
     data = load_decoding_data(
         layout,
-        args.backbone,
+        backbone,
         args.subject,
         val_kind=None if args.val == "none" else args.val,
         val_seed=args.val_seed,

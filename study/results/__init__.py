@@ -22,6 +22,7 @@ from study.results.study_folder import (
     synthetic_manifest,
 )
 from study.results.trials import FAILED, FINISHED, TrialRecord, last_checkpoint, read_trials
+from study.spec import split_cell_key
 
 __all__ = [
     "FAILED",
@@ -44,6 +45,7 @@ __all__ = [
     "load_study",
     "read_synthetic_manifest",
     "read_trials",
+    "split_cell_key",
     "synthetic_manifest",
     "tuning_eeg_facts",
 ]

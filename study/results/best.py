@@ -21,7 +21,10 @@ from study.results.trials import FAILED, FINISHED, TrialRecord
 
 @dataclass(frozen=True)
 class BestTrial:
-    """A backbone's best sweep trial by the study objective ``metric``, and how its sweep went."""
+    """A cell's best sweep trial by the study objective ``metric``, and how its sweep went.
+
+    ``backbone`` is the cell's key (the backbone's name in a study without an encoders axis).
+    """
 
     backbone: str
     metric: str
@@ -72,8 +75,8 @@ def _better(value: float, incumbent: float, mode: str) -> bool:
 
 
 def best_trials(results: StudyResults) -> list[BestTrial]:
-    """Each backbone's best trial, in the spec's backbone order."""
+    """Each cell's best trial, in the spec's cell order."""
     return [
-        best_trial(backbone, results.trials[backbone], results.objective, results.mode)
-        for backbone in results.spec.backbones
+        best_trial(cell.key, results.trials[cell.key], results.objective, results.mode)
+        for cell in results.spec.cells()
     ]

@@ -22,12 +22,21 @@ RUN_KEYS = ("backbone", "subject", "seed")
 
 @dataclass
 class FinalRun:
-    """One final-training run: a backbone trained for one subject and seed, tested once."""
+    """One final-training run: a cell trained for one subject and seed, tested once."""
 
     backbone: str
     subject: int
     seed: int
     trial: TrialRecord
+    cell: str = ""  # the cell key; "" (runs planned before cells existed): the backbone
+
+    def __post_init__(self) -> None:
+        self.cell = self.cell or self.backbone
+
+    @property
+    def encoder(self) -> str:
+        """The encoder the run trained (its config's ``model``; ``auto`` in older runs)."""
+        return str(self.trial.config.get("model", "auto"))
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -104,10 +113,10 @@ class FinalResults:
         return [run for run in self.runs if run.complete]
 
     @property
-    def backbones(self) -> list[str]:
-        """Backbones with at least one complete run, in final.yaml's order."""
-        done = {run.backbone for run in self.complete_runs}
-        ordered = [b for b in self.configs if b in done]
+    def cells(self) -> list[str]:
+        """Cells with at least one complete run, in final.yaml's order."""
+        done = {run.cell for run in self.complete_runs}
+        ordered = [key for key in self.configs if key in done]
         return ordered + sorted(done - set(ordered))
 
 
@@ -127,7 +136,7 @@ def load_final(final_dir: Path) -> FinalResults:
         subjects=spec.subjects,
         configs=spec.configs,
         data=spec.data,
-        runs=sorted(runs, key=lambda r: (r.backbone, r.subject, r.seed)),
+        runs=sorted(runs, key=lambda r: (r.cell, r.subject, r.seed)),
         provenance=spec.provenance,
     )
 
@@ -145,4 +154,7 @@ def _final_run(trial: TrialRecord) -> FinalRun:
             f"{trial.logdir}: final run config needs a backbone name and integer subject and "
             f"seed, got {backbone!r}, {subject!r}, {seed!r}"
         )
-    return FinalRun(backbone=backbone, subject=subject, seed=seed, trial=trial)
+    cell = trial.config.get("cell", backbone)
+    if not isinstance(cell, str) or not cell:
+        raise DataError(f"{trial.logdir}: final run config has an invalid cell {cell!r}")
+    return FinalRun(backbone=backbone, subject=subject, seed=seed, trial=trial, cell=cell)

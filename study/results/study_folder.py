@@ -43,7 +43,7 @@ def load_study(storage: Path, name: str) -> StudyResults:
     if not study_dir.is_dir():
         raise ConfigError(f"{study_dir}: no such study (check --name and --storage)")
     spec = StudySpec.load(study_dir)
-    trials = {backbone: read_trials(study_dir / backbone) for backbone in spec.backbones}
+    trials = {cell.key: read_trials(study_dir / cell.key) for cell in spec.cells()}
     final_dir = study_dir / FINAL_DIR
     final = load_final(final_dir) if (final_dir / FINAL_SPEC).is_file() else None
     return StudyResults(

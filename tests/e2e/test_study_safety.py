@@ -278,7 +278,7 @@ def test_a_sweep_that_ran_part_of_its_budget_is_not_marked_done(
     monkeypatch.setattr(ray_trainable, "make_trainable", lambda *a, **k: None)
     monkeypatch.setattr(sweep, "_tuner", lambda *a: RestartingTuner(study / "synclr"))
     with pytest.raises(DataError, match="1 of 2 trials ran"):
-        sweep.run_backbone(spec, study, SimpleNamespace(backbone="synclr"))
+        sweep.run_cell(spec, study, spec.cell("synclr"), SimpleNamespace(backbone="synclr"))
     assert sweep.read_outcome(study, "synclr") is None
     assert trust.digest_record(study / "synclr").is_file()
 

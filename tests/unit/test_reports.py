@@ -108,7 +108,7 @@ def test_final_summary_and_per_subject(tmp_path: Path) -> None:
 def test_paired_statistics(tmp_path: Path, subjects: list[int], test: str) -> None:
     storage = make_study(tmp_path, subjects=subjects)
     results = load_study(storage, "demo")
-    assert aligned_pairs(results.final.backbones) == [("aligned_synclr", "synclr")]
+    assert aligned_pairs(results.final.cells) == [("aligned_synclr", "synclr")]
     rows = table(build_tables(results, best_trials(results)), "aligned_vs_unaligned").records()
     assert [r["metric"] for r in rows] == ["test_top1", "test_top3", "test_top5"]
     for row in rows:

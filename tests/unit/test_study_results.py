@@ -65,7 +65,9 @@ def test_the_sweep_records_the_best_the_report_status_and_final_pick_on_a_tie(
     for backbone in BACKBONES:
         shutil.rmtree(study_dir / backbone)
         write_experiment(study_dir / backbone, tied_trials())
-        outcome = record_outcome(spec, study_dir, backbone, trials=4, errors=0, seconds=1.0)
+        outcome = record_outcome(
+            spec, study_dir, spec.cell(backbone), trials=4, errors=0, seconds=1.0
+        )
         assert read_outcome(study_dir, backbone) == outcome
     entries = best_entries(study_dir)
     assert main(["status", "--name", "demo", "--storage", str(storage)]) == 0

@@ -134,17 +134,25 @@ class TrainConfig:
         return cls.from_dict(values or {}, str(path))
 
 
+def train_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The TrainConfig entries of a trial's config (fields and dotted section keys); run keys
+    such as ``backbone`` or ``subject`` left out."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {
+        k: v for k, v in values.items() if k in names or k.partition(".")[0] in SECTIONS
+    }
+
+
 def _nested(values: dict[str, Any]) -> dict[str, Any]:
-    """Dotted section keys (``eegnet.F1``, as search spaces and Ray configs write them) nested."""
-    nested: dict[str, Any] = {}
+    """Dotted section keys (``eegnet.F1``, as search spaces and Ray configs write them) laid
+    over the nested sections; ``values`` is not modified."""
+    nested = {k: dict(v) if k in SECTIONS and isinstance(v, dict) else v for k, v in values.items()}
     for key, value in values.items():
-        section, dot, name = key.partition(".") if isinstance(key, str) else ("", "", key)
+        section, dot, name = key.partition(".") if isinstance(key, str) else ("", "", "")
         if dot and section in SECTIONS:
-            existing = nested.setdefault(section, {})
-            if isinstance(existing, dict):
-                existing[name] = value
-        else:
-            nested[key] = value
+            del nested[key]
+            if isinstance(nested.setdefault(section, {}), dict):
+                nested[section][name] = value
     return nested
 
 

@@ -27,6 +27,7 @@ def final_trial(
     from trainables.tune.trainable import nice_trial
 
     values = dict(config)
+    values.pop("cell", None)  # the run's cell name (runs planned before cells existed lack it)
     backbone, subject, protocol = (values.pop(key) for key in RUN_KEYS)
     data = load_run_data(
         find_layout(Path(data_root)),
