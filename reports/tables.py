@@ -95,14 +95,21 @@ def best_trials_table(results: StudyResults, best: list[BestTrial]) -> Table:
 
 
 def best_configs_table(best: list[BestTrial]) -> Table:
-    """Every config field of each backbone's best trial: one row per field, one column each."""
-    fields = list(dict.fromkeys(name for b in best for name in b.config))
+    """Every config field of each cell's best trial: one row per field, one column each (an
+    encoder's settings only where that encoder trained)."""
+    fields = list(dict.fromkeys(name for b in best for name in b.config if _shown(name, b)))
     return Table(
         key="best_configs",
         title="Configuration of each backbone's best trial",
         columns=["field", *[b.backbone for b in best]],
         rows=[[name, *[b.config.get(name) for b in best]] for name in fields],
     )
+
+
+def _shown(name: str, best: BestTrial) -> bool:
+    """Whether config entry ``name`` concerns ``best``'s run: not another encoder's setting."""
+    section, dot, _ = name.partition(".")
+    return not dot or section == best.config.get("model")
 
 
 def _int(value: Any) -> int | None:

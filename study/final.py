@@ -130,7 +130,7 @@ def final_runs(
     """One trial config per cell x tested subject x seed: TrainConfig fields + run keys."""
     return [
         {
-            **TrainConfig.from_dict({**config, "seed": seed}).to_dict(),
+            **TrainConfig.from_dict({**config, "seed": seed}).to_flat_dict(),
             "cell": key,
             "backbone": split_cell_key(key)[1],
             "subject": subject,

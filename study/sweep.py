@@ -143,7 +143,7 @@ def _tuner(spec: StudySpec, study_dir: Path, cell: Cell, trainable: Any):
         return restored
     return tune.Tuner(
         trainable,
-        param_space=base_train_config(spec, cell).to_dict(),
+        param_space=base_train_config(spec, cell).to_flat_dict(),
         tune_config=tune.TuneConfig(
             metric=spec.sweep.objective,
             mode=spec.sweep.mode,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
 from trainables.common.errors import ConfigError
@@ -28,7 +29,6 @@ from trainables.models.settings import (
     Deep4Settings,
     EEGNetSettings,
     ShallowSettings,
-    section_field,
 )
 
 MODEL_CHOICES = ("auto", *ENCODER_NAMES)
@@ -41,6 +41,24 @@ MIN_TEMPERATURE = 0.01  # = 1 / exp(trainables.models.loss.MAX_LOGIT_SCALE)
 PositiveInt = Annotated[int, Field(ge=1, le=INT64_MAX)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=INT64_MAX)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+def _from_mapping(kind: type) -> Callable[[Any], Any]:
+    """A validator that builds a ``kind`` section from a mapping, strictly, as JSON would."""
+
+    def build(value: Any) -> Any:
+        if isinstance(value, dict):
+            return TypeAdapter(kind).validate_json(json.dumps(value, allow_nan=True))
+        return value
+
+    return build
+
+
+def section_field(kind: type) -> Any:
+    """The annotation of a field holding a ``kind`` section (given as instance or mapping)."""
+    return Annotated[kind, BeforeValidator(_from_mapping(kind))]
+
+
 AtmsSection = section_field(AtmsSettings)
 EEGNetSection = section_field(EEGNetSettings)
 ShallowSection = section_field(ShallowSettings)
@@ -87,6 +105,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """``to_dict`` with each section's settings as dotted keys (``eegnet.F1``): the form of
+        Ray configs, whose search and variant generators address top-level keys."""
+        flat: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if key in SECTIONS:
+                flat.update({f"{key}.{name}": setting for name, setting in value.items()})
+            else:
+                flat[key] = value
+        return flat
 
     def encoder_settings(self, encoder: str) -> dict[str, Any] | None:
         """The settings section of ``encoder`` (a resolved name) as a dict; None for NICE."""
