@@ -28,6 +28,7 @@ class DemoSettings:
     seeds: int = 2
     batch_size: int = 256
     seed: int = 0
+    encoders: list[str] = field(default_factory=list)  # empty: NICE only, no encoders axis
 
 
 QUICK = {  # for tests: the same pipeline in about a minute
@@ -69,14 +70,16 @@ def run_demo(settings: DemoSettings) -> Path:
             images=False,
         )
     )
+    encoders = f" with encoders {', '.join(settings.encoders)}" if settings.encoders else ""
     stage(
-        f"2/4 sweep {' vs '.join(DEMO_BACKBONES)}: {settings.num_samples} trials x "
-        f"<= {settings.max_epochs} epochs each (Optuna TPE + ASHA)"
+        f"2/4 sweep {' vs '.join(DEMO_BACKBONES)}{encoders}: {settings.num_samples} trials x "
+        f"<= {settings.max_epochs} epochs per cell (Optuna TPE + ASHA)"
     )
     directory = study_dir(storage, name)
     spec = StudySpec(
         name=name,
         backbones=list(DEMO_BACKBONES),
+        encoders=list(settings.encoders),
         data=DataSettings(root=str(data), tune_subjects=list(settings.tune_subjects)),
         sweep=SweepSettings(
             num_samples=settings.num_samples,

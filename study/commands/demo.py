@@ -19,15 +19,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("demo"), help="output folder")
     parser.add_argument(
+        "--encoders",
+        help="comma-separated EEG encoders to compare, e.g. nice_100hz,eegnet (each adds two "
+        "cells, aligned and unaligned, with the same budget: the run takes about that much "
+        "longer; default: NICE only)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="a reduced pipeline (tiny data, 2 trials) in ~1-2 min"
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.arguments import parse_names
     from study.demo import QUICK, DemoSettings, run_demo
 
-    settings = DemoSettings(out=args.out)
+    encoders = parse_names(args.encoders, flag="--encoders") if args.encoders else []
+    settings = DemoSettings(out=args.out, encoders=encoders)
     if args.quick:
         settings = dataclasses.replace(settings, **QUICK)
     report = run_demo(settings)

@@ -4,12 +4,14 @@ on stdout, -v/-q, undone when the command returns)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from study.cli import LOGGED_PACKAGES, build_parser, logging_to_stderr
 from study.synth_options import FORMAT_NAMES, SCALE_NAMES
 from study.synthetic.params import SCALES
+from trainables.common.errors import ConfigError
 from trainables.things_eeg2.formats import FORMATS
 
 
@@ -62,3 +64,30 @@ def test_undone_when_the_command_returns(capsys: pytest.CaptureFixture[str]) -> 
     assert logging.getLogger().handlers == handlers
     assert [logging.getLogger(name).level for name in LOGGED_PACKAGES] == levels
     assert capsys.readouterr().err == ""
+
+
+def test_demo_and_sweep_take_an_encoders_list(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from study import demo
+    from study.cli import main
+    from study.commands.sweep import spec_from_args
+
+    seen = []
+
+    def fake_demo(settings: demo.DemoSettings) -> Path:
+        seen.append(settings)
+        (tmp_path / "report.md").write_text("report")
+        return tmp_path / "report.md"
+
+    monkeypatch.setattr(demo, "run_demo", fake_demo)
+    assert main(["demo", "--out", str(tmp_path), "--encoders", "nice_100hz, eegnet"]) == 0
+    assert seen[0].encoders == ["nice_100hz", "eegnet"]
+    flags = ["--name", "s", "--data", "d", "--backbones", "synclr", "--encoders", "atms,shallow"]
+    args = build_parser().parse_args(["sweep", *flags])
+    spec = spec_from_args(args)
+    assert spec.encoders == ["atms", "shallow"]
+    assert [c.key for c in spec.cells()] == ["atms+synclr", "shallow+synclr"]
+    spec.encoders = ["eegnet", "resnet"]
+    with pytest.raises(ConfigError, match="unknown encoder.*resnet"):
+        spec.validate()
