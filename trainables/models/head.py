@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +13,7 @@ from torch import nn
 
 from trainables.models.fused_ops import Dropout
 from trainables.models.registry import build_encoder, init_weights, resolve_variant
+from trainables.models.settings import section_settings
 from trainables.models.spec import EncoderSpec
 
 
@@ -81,7 +85,16 @@ def build_model(
     dropout: float = 0.5,
     temperature_init: float = 0.07,
     fused: bool = True,
+    settings: Mapping[str, Any] | None = None,
 ) -> ContrastiveModel:
-    """The contrastive model for data of this shape; ``model`` may be ``auto``."""
-    spec = EncoderSpec(resolve_variant(model, sfreq), n_channels, n_times, dropout)
+    """The contrastive model for data of this shape; ``model`` may be ``auto``.
+
+    ``settings`` is the chosen encoder's settings section as a plain dict (None: its defaults;
+    None or empty for NICE). It is validated (one-line ConfigError) and saved in the encoder's
+    spec with every default filled in.
+    """
+    name = resolve_variant(model, sfreq)
+    section = section_settings(name, settings)
+    values = dataclasses.asdict(section) if section is not None else {}
+    spec = EncoderSpec(name, n_channels, n_times, dropout, sfreq=float(sfreq), settings=values)
     return ContrastiveModel(spec, embedding_dim, latent_dim, temperature_init, fused=fused)

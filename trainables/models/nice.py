@@ -36,6 +36,15 @@ SECOND_TEMPORAL_KERNEL = 41
 NICE_100HZ_STEPS = 36
 
 
+def init_weights(module: nn.Module) -> None:
+    """NICE's init: conv/linear weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
+    if isinstance(module, nn.Conv2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
 class _NiceBase(nn.Module):
     """Layers shared by both variants and the two forward paths.
 
@@ -47,6 +56,7 @@ class _NiceBase(nn.Module):
     """
 
     spatial_bias = True  # whether the spatial conv (followed by BatchNorm) has a bias
+    nice_init = True  # build_encoder applies init_weights to the whole encoder
 
     def __init__(self, spec: EncoderSpec, fused: bool) -> None:
         super().__init__()
