@@ -261,6 +261,29 @@ def data_protocol(spec: StudySpec) -> DataProtocol:
     )
 
 
+def check_encoders(spec: StudySpec) -> None:
+    """Build each cell's encoder for the tuning data's shape: settings that do not fit the data
+    (a kernel longer than the epoch, say) fail here, before anything is saved or started."""
+    from trainables.models.head import build_model
+
+    protocol = spec.data_protocol
+    assert protocol is not None
+    for cell in spec.cells():
+        config = base_train_config(spec, cell)
+        try:
+            build_model(
+                config.model,
+                n_channels=len(protocol.channels),
+                n_times=protocol.n_times,
+                sfreq=protocol.sfreq,
+                embedding_dim=8,
+                latent_dim=config.latent_dim,
+                settings=config.encoder_settings(config.model),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"cell {cell.key}: {exc}") from None
+
+
 def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
     """Validate, resolve each cell's space, record the tuning data's protocol and the
     provenance, save ``study.yaml``."""
@@ -276,6 +299,7 @@ def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
         base_train_config(spec, cell)
     preflight(spec)
     spec.data_protocol = data_protocol(spec)
+    check_encoders(spec)
     spec.provenance = provenance()
     spec.save(study_dir)
     return spec

@@ -31,7 +31,7 @@ def space_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_study_over_encoders_and_backbones_runs_reports_and_resumes_per_cell(
+def test_a_study_over_encoders_and_backbones_runs_and_reports_per_cell(
     ray_session: None, twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     storage = tmp_path / "studies"

@@ -158,6 +158,7 @@ def train(
         latent_dim=config.latent_dim,
         dropout=config.dropout,
         temperature_init=config.temperature_init,
+        settings=config.encoder_settings(config.model),
     ).to(device)
     optimizer, scheduler = build_optimization(model, config)
     generator = torch.Generator().manual_seed(config.seed)
