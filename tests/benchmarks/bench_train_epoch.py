@@ -1,10 +1,19 @@
-"""One training epoch: this loop vs a usual Dataset/DataLoader loop of the plain layer stack.
+"""Training throughput per encoder: this loop vs a Dataset/DataLoader loop of the same module.
 
-Run: .venv/bin/python tests/benchmarks/bench_train_epoch.py [--images 16540] [--batch 256]
-Prints epoch seconds for both, the speedup, model FLOPs per epoch (FlopCounterMode) and their
-rate against this machine's fp32 matmul throughput (2048^2), measured between the epochs of the
-same run so that a noisy machine slows both alike. Epoch 1 (model build, first calls) is not timed;
-the median of the later epochs is reported.
+Run: uv run python tests/benchmarks/bench_train_epoch.py [--encoder auto|NAME|all]
+     [--images 16540] [--batch 256] [--epochs 4] [--channels 17 --times 100 --sfreq 100]
+
+For each encoder, in one run: samples/s of the project's training loop (``train``: tensors on
+the device, index-slice batches; the median of the epochs after the first, which builds the
+model and makes the first calls) and of a Dataset + DataLoader loop over the same module with
+the same optimiser (one epoch after one untimed step), then a table of both and their ratio.
+The NICE encoders (and ATM-S's NICE block) run their fused path in the loop and the plain layer
+stack in the DataLoader loop (``fused=False``); the other encoders are the same module in both.
+
+For a single NICE encoder (the default ``auto`` picks it from ``--sfreq``) it also prints the
+model FLOPs per epoch (FlopCounterMode) and their rate against this machine's fp32 matmul
+throughput (2048^2), measured between the epochs of the same run so that a noisy machine slows
+both alike.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,10 +32,13 @@ from tests.benchmarks.matmul_rate import matmul_gflops
 from trainables.models.fused_ops import window_moments
 from trainables.models.head import build_model
 from trainables.models.loss import info_nce
+from trainables.models.registry import ENCODERS, resolve_variant
 from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
 from trainables.training.config import TrainConfig
 from trainables.training.loop import train
 from trainables.training.schedules import build_optimization
+
+NICE = ("nice", "nice_100hz")
 
 
 class PairDataset(Dataset):
@@ -39,10 +52,20 @@ class PairDataset(Dataset):
         return torch.from_numpy(self.eeg[i]), torch.from_numpy(self.embeddings[i])
 
 
+@dataclass
+class Row:
+    encoder: str
+    shape: str
+    params: int
+    loop: float  # samples/s
+    reference: float | None  # samples/s
+
+
 def reference_epoch(config: TrainConfig, eeg: np.ndarray, emb: np.ndarray, sfreq: float) -> float:
+    """Samples/s of one epoch of a Dataset/DataLoader loop (plain layer stack for NICE)."""
     torch.manual_seed(0)
     model = build_model(
-        "auto",
+        config.model,
         n_channels=eeg.shape[1],
         n_times=eeg.shape[2],
         sfreq=sfreq,
@@ -61,18 +84,18 @@ def reference_epoch(config: TrainConfig, eeg: np.ndarray, emb: np.ndarray, sfreq
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return time.perf_counter() - start
+    return len(eeg) / (time.perf_counter() - start)
 
 
 def step_flops(config: TrainConfig, channels: int, times: int, dim: int, sfreq: float) -> int:
-    """FLOPs of one training step (forward + backward) of the fused model at the batch size.
+    """FLOPs of one training step (forward + backward) of the fused NICE model at the batch size.
 
     Counted on the meta device, where the model takes its device-independent path (no CPU-only
     ones-column bias tap), without the float64 Gram matrix of the first BatchNorm's moments.
     """
     with torch.device("meta"):
         model = build_model(
-            "auto", n_channels=channels, n_times=times, sfreq=sfreq, embedding_dim=dim
+            config.model, n_channels=channels, n_times=times, sfreq=sfreq, embedding_dim=dim
         )
         x, e = torch.randn(config.batch_size, channels, times), torch.randn(config.batch_size, dim)
     with FlopCounterMode(display=False) as counter:
@@ -84,8 +107,77 @@ def step_flops(config: TrainConfig, channels: int, times: int, dim: int, sfreq: 
     return counter.get_total_flops() - moments.get_total_flops()
 
 
+def bench(
+    name: str, args: argparse.Namespace, eeg: np.ndarray, emb: np.ndarray, flops: bool
+) -> Row:
+    config = TrainConfig(
+        model=name, epochs=args.epochs, batch_size=args.batch, device="cpu", compile=args.compile
+    )
+    data = DecodingData(
+        EvalSplit(eeg[None], emb, [1]), None, None, "random", args.sfreq, ["x"] * args.channels
+    )
+    stamps: list[float] = []
+    peaks: list[float] = []
+
+    def between_epochs(metrics: dict[str, float], checkpoint: object) -> None:
+        stamps.append(time.perf_counter())
+        if flops:
+            peaks.append(matmul_gflops())
+        stamps.append(time.perf_counter())
+
+    train(config, data, report=between_epochs)
+    epochs = [stamps[2 * k] - stamps[2 * k - 1] for k in range(1, args.epochs)]
+    fast = statistics.median(epochs)
+    steps = args.images // args.batch
+    if flops:
+        peak = statistics.median(peaks)
+        total = step_flops(config, args.channels, args.times, args.dim, args.sfreq) * steps
+        rate = total / fast / 1e9
+        ratios = [total / t / 1e9 / p for t, p in zip(epochs, peaks[1:], strict=True)]
+        print(f"fp32 matmul 2048^2 between epochs: {peak:.1f} GFLOP/s (median of {len(peaks)})")
+        print(
+            f"this loop: {fast:.2f} s/epoch ({steps} steps of {args.batch}, median of later epochs)"
+        )
+        print(
+            f"model FLOPs/epoch {total / 1e9:.1f} G -> {rate:.1f} GFLOP/s = {rate / peak:.0%} of "
+            f"matmul (epoch by epoch against the rate measured after it: "
+            f"{', '.join(f'{r:.0%}' for r in ratios)})"
+        )
+    torch.manual_seed(0)
+    model = build_model(
+        name,
+        n_channels=args.channels,
+        n_times=args.times,
+        sfreq=args.sfreq,
+        embedding_dim=args.dim,
+    )
+    params = sum(p.numel() for p in model.encoder.parameters())
+    reference = None if args.skip_reference else reference_epoch(config, eeg, emb, args.sfreq)
+    if flops and reference is not None:
+        seconds = args.images / reference
+        print(f"reference loop (Dataset+DataLoader, plain stack): {seconds:.2f} s/epoch")
+    return Row(name, f"{args.channels}x{args.times}", params, steps * args.batch / fast, reference)
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| encoder | shape | params | loop samples/s | DataLoader samples/s | ratio |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ref = f"{row.reference:,.0f}" if row.reference else "-"
+        ratio = f"{row.loop / row.reference:.1f}x" if row.reference else "-"
+        lines.append(
+            f"| {row.encoder} | {row.shape} | {row.params:,} | {row.loop:,.0f} | {ref} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--encoder", default="auto", help=f"auto, all or one of {', '.join(ENCODERS)}"
+    )
     parser.add_argument("--images", type=int, default=16540)
     parser.add_argument("--channels", type=int, default=17)
     parser.add_argument("--times", type=int, default=100)
@@ -96,42 +188,18 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="train with torch.compile")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2 (the first is not timed)")
+    names = list(ENCODERS) if args.encoder == "all" else [resolve_variant(args.encoder, args.sfreq)]
     rng = np.random.default_rng(0)
     eeg = rng.standard_normal((args.images, args.channels, args.times), dtype=np.float32)
     emb = rng.standard_normal((args.images, args.dim), dtype=np.float32)
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch, device="cpu", compile=args.compile
-    )
-    data = DecodingData(
-        EvalSplit(eeg[None], emb, [1]), None, None, "random", args.sfreq, ["x"] * args.channels
-    )
     print(f"threads {torch.get_num_threads()}")
-    stamps: list[float] = []
-    peaks: list[float] = []
-
-    def between_epochs(metrics: dict[str, float], checkpoint: object) -> None:
-        stamps.append(time.perf_counter())
-        peaks.append(matmul_gflops())
-        stamps.append(time.perf_counter())
-
-    train(config, data, report=between_epochs)
-    epochs = [stamps[2 * k] - stamps[2 * k - 1] for k in range(1, args.epochs)]
-    fast, peak = statistics.median(epochs), statistics.median(peaks)
-    steps = args.images // args.batch
-    flops = step_flops(config, args.channels, args.times, args.dim, args.sfreq) * steps
-    rate = flops / fast / 1e9
-    ratios = [flops / t / 1e9 / p for t, p in zip(epochs, peaks[1:], strict=True)]
-    print(f"fp32 matmul 2048^2 between epochs: {peak:.1f} GFLOP/s (median of {len(peaks)})")
-    print(f"this loop: {fast:.2f} s/epoch ({steps} steps of {args.batch}, median of later epochs)")
-    print(
-        f"model FLOPs/epoch {flops / 1e9:.1f} G -> {rate:.1f} GFLOP/s = {rate / peak:.0%} of matmul"
-        f" (epoch by epoch against the rate measured after it: "
-        f"{', '.join(f'{r:.0%}' for r in ratios)})"
-    )
-    if not args.skip_reference:
-        ref = reference_epoch(config, eeg, emb, args.sfreq)
-        print(f"reference loop (Dataset+DataLoader, plain stack): {ref:.2f} s/epoch")
-        print(f"speedup {ref / fast:.1f}x")
+    rows = []
+    for name in names:
+        rows.append(bench(name, args, eeg, emb, flops=len(names) == 1 and name in NICE))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print(table(rows))
 
 
 if __name__ == "__main__":
