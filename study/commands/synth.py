@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip the JPEGs (image_metadata.npy is still written)",
     )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the raw release instead (raw/sub-XX/ses-0Y/raw_eeg_*.npy, 1000 Hz, 63 ch + "
+        "stim) for `study preprocess --raw DIR/raw --out DIR/eeg`; --format is then unused",
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,12 +68,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         backbones=list(dict.fromkeys(parse_names(args.backbones))),
         images=args.images,
+        raw=args.raw,
     )
     start = time.perf_counter()
     root = write_dataset(config)
     subjects = ",".join(str(s) for s in config.subjects)
+    kind = "raw" if config.raw else config.format
     print(
-        f"wrote synthetic THINGS-EEG2 ({config.scale}, {config.format}, subjects {subjects}, "
+        f"wrote synthetic THINGS-EEG2 ({config.scale}, {kind}, subjects {subjects}, "
         f"seed {config.seed}) to {root} in {time.perf_counter() - start:.1f}s"
     )
     return 0

@@ -32,7 +32,8 @@ from trainables.things_eeg2.prepared_cache import CACHE_DIR_NAME
 
 SYNTH_MANIFEST = "synthetic.json"
 EEG_DIR, IMAGES_DIR, EMBEDDINGS_DIR = "eeg", "images", "embeddings"  # names the layout detects
-TREE_FOLDERS = (EEG_DIR, IMAGES_DIR, EMBEDDINGS_DIR)
+RAW_DIR = "raw"  # `study synth --raw`: the raw release, for `study preprocess --raw`
+TREE_FOLDERS = (EEG_DIR, IMAGES_DIR, EMBEDDINGS_DIR, RAW_DIR)
 MAX_MANIFEST_BYTES = 64 << 20  # a full-scale manifest is about 3 MB
 LINK = "is a symbolic link (`study synth` never writes or deletes through links)"
 _TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # atomic_write's mkstemp names

@@ -22,7 +22,7 @@ ALIGNED_PREFIX = "aligned_"
 class Stream:
     """Ids of the independent random streams: ``default_rng([seed, Stream.X, ...])``."""
 
-    NAMES, LATENT, TOPO, KERNEL, NOISE_COV, TRIALS, BACKBONE, IMAGES = range(8)
+    NAMES, LATENT, TOPO, KERNEL, NOISE_COV, TRIALS, BACKBONE, IMAGES, RAW = range(9)
 
 
 def stream_rng(seed: int, *stream: int) -> np.random.Generator:
@@ -106,6 +106,7 @@ class SynthConfig:
     seed: int = 0
     backbones: list[str] = field(default_factory=lambda: list(DEFAULT_BACKBONES))
     images: bool = True
+    raw: bool = False  # write the raw release (raw/sub-XX/ses-0Y) instead of eeg/
     params: GenerativeParams = field(default_factory=GenerativeParams)
 
     def __post_init__(self) -> None:

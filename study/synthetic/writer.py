@@ -15,6 +15,7 @@ from study.synthetic.files import (
     EEG_DIR,
     EMBEDDINGS_DIR,
     IMAGES_DIR,
+    RAW_DIR,
     SYNTH_MANIFEST,
     clear_previous_run,
     file_facts,
@@ -29,6 +30,7 @@ from study.synthetic.images import (
 )
 from study.synthetic.params import GENERATOR, GENERATOR_VERSION, SCALES, SynthConfig
 from study.synthetic.pickle_stream import LazyArray, dump_npy_object, dump_pickle
+from study.synthetic.raw import raw_files, write_raw_subject
 from trainables.common.atomic import atomic_write, save_json_atomic
 from trainables.embedding.store import MANIFEST as STORE_MANIFEST
 from trainables.embedding.store import SPLIT_FILES as STORE_FILES
@@ -76,11 +78,14 @@ def planned_files(config: SynthConfig, sets: dict[str, ImageSet]) -> list[str]:
         files += [
             f"{IMAGES_DIR}/{rel}" for images in sets.values() for rel in images.relative_paths()
         ]
-    files += [
-        f"{EEG_DIR}/{subject_folder(s)}/{name}"
-        for s in config.subjects
-        for name in EEG_FILES.values()
-    ]
+    if config.raw:
+        files += [f"{RAW_DIR}/{rel}" for s in config.subjects for rel in raw_files(s)]
+    else:
+        files += [
+            f"{EEG_DIR}/{subject_folder(s)}/{name}"
+            for s in config.subjects
+            for name in EEG_FILES.values()
+        ]
     store_files = (*STORE_FILES.values(), STORE_MANIFEST)
     files += [f"{EMBEDDINGS_DIR}/{b}/{name}" for b in config.backbones for name in store_files]
     return list(dict.fromkeys(files))
@@ -103,6 +108,7 @@ def synth_manifest(
         "subjects": config.subjects,
         "backbones": config.backbones,
         "images_written": config.images,
+        "raw": config.raw,
         "shapes": {
             "train": [scale.n_train, scale.train_reps, len(fmt.ch_names), fmt.n_samples],
             "test": [scale.n_test, scale.test_reps, len(fmt.ch_names), fmt.n_samples],
@@ -134,6 +140,11 @@ def write_dataset(config: SynthConfig) -> Path:
 
     reps = {"train": scale.train_reps, "test": scale.test_reps}
     for subject in config.subjects:
+        if config.raw:
+            latents = {split: sets[split].latents for split in ("train", "test")}
+            write_raw_subject(out / RAW_DIR, subject, latents, config.params, config.seed)
+            logger.info("raw eeg: %s (4 sessions)", subject_folder(subject))
+            continue
         model = SubjectModel(config.params, config.seed, subject, fmt)
         for split, filename in EEG_FILES.items():
             path = out / EEG_DIR / subject_folder(subject) / filename

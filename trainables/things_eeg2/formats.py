@@ -94,3 +94,29 @@ FORMATS = {
 def subject_folder(subject: int) -> str:
     """``sub-01`` for subject 1 (two digits at least, as in the releases)."""
     return f"sub-{subject:02d}"
+
+# Raw release: <raw folder>/sub-XX/ses-0Y/<RAW_FILES[split]>, each an np.save-d dict holding
+# RAW_DATA_KEY float64 (channels, samples): the EEG rows in volts and a RAW_STIM_CHANNEL row with
+# the condition code at each image onset (training 1..16540, test 1..200, RAW_TARGET_CODE for the
+# target trials). Each test condition is shown RAW_REPS_PER_SESSION["test"] times per session;
+# each training condition in 2 of the RAW_SESSIONS sessions, RAW_REPS_PER_SESSION["train"] each.
+RAW_FILES = {"train": "raw_eeg_training.npy", "test": "raw_eeg_test.npy"}
+RAW_DATA_KEY = "raw_eeg_data"
+RAW_CH_NAMES_KEY = "ch_names"
+RAW_CH_TYPES_KEY = "ch_types"
+RAW_SFREQ_KEY = "sfreq"
+RAW_KEYS = (RAW_DATA_KEY, RAW_CH_NAMES_KEY, RAW_CH_TYPES_KEY, RAW_SFREQ_KEY)
+RAW_OPTIONAL_KEYS = ("highpass", "lowpass")
+RAW_STIM_CHANNEL = "stim"
+RAW_EEG_CHANNELS = NICE_CHANNELS  # the 63 EEG rows in recording order (Fz is the reference)
+RAW_SFREQ = 1000.0
+RAW_TARGET_CODE = 99999
+RAW_SESSIONS = 4
+RAW_REPS_PER_SESSION = {"train": 2, "test": 20}
+RAW_SESSIONS_PER_TRAIN_CONDITION = 2
+POSTERIOR_REGEX = "^O *|^P *"  # the official pick: the 17 OSF_CHANNELS in recording order
+
+
+def session_folder(session: int) -> str:
+    """``ses-01`` for session 1, as in the raw release."""
+    return f"ses-{session:02d}"
