@@ -19,6 +19,7 @@ from trainables.common.errors import UserError
 
 COMMANDS = [
     "synth",
+    "preprocess",
     "check",
     "embed",
     "download-models",

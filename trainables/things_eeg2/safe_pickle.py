@@ -177,11 +177,15 @@ class RestrictedUnpickler(pickle._Unpickler):
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
-def safe_load(fh: BinaryIO, source: Path | str) -> Any:
-    """Unpickle one object from ``fh``; any refusal or damage is a DataError naming ``source``."""
+def safe_load(
+    fh: BinaryIO, source: Path | str, unpickler: type[RestrictedUnpickler] | None = None
+) -> Any:
+    """Unpickle one object from ``fh``; any refusal or damage is a DataError naming ``source``.
+
+    ``unpickler``: a subclass of :class:`RestrictedUnpickler` to use instead (same checks)."""
     limit = allocation_limit(_remaining_bytes(fh))
     try:
-        return RestrictedUnpickler(fh, limit=limit, encoding="latin1").load()
+        return (unpickler or RestrictedUnpickler)(fh, limit=limit, encoding="latin1").load()
     except AllocationRefusedError as exc:
         raise DataError(
             f"{source}: refused to unpickle: {exc} (the file may be malicious); "
@@ -216,7 +220,9 @@ def safe_loads(data: bytes, source: Path | str) -> Any:
     return safe_load(io.BytesIO(data), source)
 
 
-def load_npy_object(fh: BinaryIO, source: Path | str) -> Any:
+def load_npy_object(
+    fh: BinaryIO, source: Path | str, unpickler: type[RestrictedUnpickler] | None = None
+) -> Any:
     """Read an ``np.save``-d 0-d object array from ``fh`` (at its start) and return its ``.item()``.
 
     The npy header is parsed by numpy's header reader; the pickled payload goes through the
@@ -236,7 +242,7 @@ def load_npy_object(fh: BinaryIO, source: Path | str) -> Any:
         raise DataError(
             f"{source}: expected an np.save-d dict (0-d object array), found {dtype} array {shape}"
         )
-    array = safe_load(fh, source)
+    array = safe_load(fh, source, unpickler)
     if not isinstance(array, np.ndarray) or array.dtype != object or array.shape != ():
         raise DataError(
             f"{source}: expected a 0-d object array payload, found {type(array).__name__}"
