@@ -98,11 +98,10 @@ def make_schedule(conditions: np.ndarray, reps: int, rng: np.random.Generator) -
 
 
 def _background(
-    model: SubjectModel, n_samples: int, seed: int, subject: int, key: tuple[int, int]
-) -> np.ndarray:
-    """Noise + offsets + drifts, float64 (channels, samples), in the twin's units."""
-    n_ch = len(model.fmt.ch_names)
-    out = np.empty((n_ch, n_samples), dtype=np.float64)
+    model: SubjectModel, out: np.ndarray, seed: int, subject: int, key: tuple[int, int]
+) -> None:
+    """Fill ``out`` (channels, samples) with noise + offsets + drifts, in the twin's units."""
+    n_ch, n_samples = out.shape
     mix = model.noise_mix.astype(np.float32)
     scale = model.params.noise_std * model.smooth_gain
     for block, start in enumerate(range(0, n_samples, NOISE_BLOCK)):
@@ -120,7 +119,6 @@ def _background(
     phases = rng.uniform(0, 2 * np.pi, n_ch)
     for c in range(n_ch):
         out[c] += offsets[c] + DRIFT_UNITS * np.sin(2 * np.pi * freqs[c] * t + phases[c])
-    return out
 
 
 def raw_recording(
@@ -129,7 +127,7 @@ def raw_recording(
     """The recording float64 (64, samples): 63 EEG rows in volts and the stim row."""
     data = np.empty((len(model.fmt.ch_names) + 1, schedule.n_samples), dtype=np.float64)
     eeg = data[:-1]
-    eeg[...] = _background(model, schedule.n_samples, model.seed, model.subject, key)
+    _background(model, eeg, model.seed, model.subject, key)
     n_ch, n_t = len(model.fmt.ch_names), model.fmt.n_samples
     image = np.flatnonzero(schedule.codes != RAW_TARGET_CODE)
     rng = stream_rng(model.seed, Stream.RAW, model.subject, 3, *key)
