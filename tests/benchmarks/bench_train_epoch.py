@@ -1,6 +1,6 @@
 """Training throughput per encoder: this loop vs a Dataset/DataLoader loop of the same module.
 
-Run: uv run python tests/benchmarks/bench_train_epoch.py [--encoder auto|NAME|all]
+Run: uv run python tests/benchmarks/bench_train_epoch.py [--encoder auto|all|NAME[,NAME...]]
      [--images 16540] [--batch 256] [--epochs 4] [--channels 17 --times 100 --sfreq 100]
 
 For each encoder, in one run: samples/s of the project's training loop (``train``: tensors on
@@ -176,7 +176,9 @@ def table(rows: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--encoder", default="auto", help=f"auto, all or one of {', '.join(ENCODERS)}"
+        "--encoder",
+        default="auto",
+        help=f"auto, all, or a comma-separated list of {', '.join(ENCODERS)}",
     )
     parser.add_argument("--images", type=int, default=16540)
     parser.add_argument("--channels", type=int, default=17)
@@ -190,7 +192,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (the first is not timed)")
-    names = list(ENCODERS) if args.encoder == "all" else [resolve_variant(args.encoder, args.sfreq)]
+    if args.encoder == "all":
+        names = list(ENCODERS)
+    else:
+        names = [resolve_variant(n.strip(), args.sfreq) for n in args.encoder.split(",")]
     rng = np.random.default_rng(0)
     eeg = rng.standard_normal((args.images, args.channels, args.times), dtype=np.float32)
     emb = rng.standard_normal((args.images, args.dim), dtype=np.float32)
