@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from search_spaces import SearchSpace, define_by_run, resolve
 from study.provenance import provenance
 from study.ray_runtime import fit_checked, init_ray, restore_tuner
-from study.results import best_trial, read_synthetic_manifest, read_trials
-from study.spec import SPEC_FILE, Cell, DataProtocol, StudySpec, ValidationFacts, cell_key
+from study.results import (
+    DONE_FILE,
+    SweepOutcome,
+    best_trial,
+    read_outcome,
+    read_synthetic_manifest,
+    read_trials,
+)
+from study.spec import SPEC_FILE, Cell, DataProtocol, StudySpec, ValidationFacts
 from study.trust import check_restore
 from trainables.common.atomic import save_json_atomic
 from trainables.common.errors import ConfigError, DataError
-from trainables.common.validation import validated_json
 from trainables.things_eeg2.decoding_data import DecodingData
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.loader import (
@@ -32,27 +37,6 @@ from trainables.training.config import TrainConfig
 from trainables.tune.shared_data import SharedEEGData, share_eeg
 
 logger = logging.getLogger(__name__)
-DONE_FILE = "sweep_done.json"
-
-
-@dataclass
-class SweepOutcome:
-    """What one cell's sweep ended with (also saved as ``<cell>/sweep_done.json``)."""
-
-    backbone: str
-    trials: int
-    errors: int
-    best_value: float | None
-    best_config: dict[str, Any]
-    seconds: float
-    encoder: str | None = None  # None: a study without an encoders axis
-
-    @property
-    def key(self) -> str:
-        return cell_key(self.encoder, self.backbone)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def resolved_spaces(spec: StudySpec) -> dict[str, dict[str, Any]]:
@@ -163,14 +147,6 @@ def _tuner(spec: StudySpec, study_dir: Path, cell: Cell, trainable: Any):
             verbose=1,
         ),
     )
-
-
-def read_outcome(study_dir: Path, key: str) -> SweepOutcome | None:
-    """The cell's ``sweep_done.json`` (None before it finished); damaged: a DataError."""
-    path = study_dir / key / DONE_FILE
-    if not path.is_file():
-        return None
-    return validated_json(SweepOutcome, path.read_bytes(), str(path), DataError)
 
 
 def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:

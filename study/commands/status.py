@@ -21,9 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from study.results import FAILED, FINISHED, best_trial, read_trials
+    from study.results import FAILED, FINISHED, best_trial, read_outcome, read_trials
     from study.spec import StudySpec, study_dir
-    from study.sweep import read_outcome
 
     directory = study_dir(args.storage, args.name)
     spec = StudySpec.load(directory)

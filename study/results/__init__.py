@@ -1,4 +1,5 @@
-"""The one reader of a study folder: sweep trials, final runs, the best trial, the data facts.
+"""The one reader of a study folder: sweep trials, each cell's recorded sweep outcome, final
+runs, the best trial, the data facts.
 
 Used by `study status`, `study final`, `study export-best`, the sweep's recorded outcome and the
 report. Nothing here starts Ray or imports torch.
@@ -21,10 +22,14 @@ from study.results.study_folder import (
     read_synthetic_manifest,
     synthetic_manifest,
 )
+from study.results.sweep_outcome import DONE_FILE, SweepOutcome, read_outcome
 from study.results.trials import FAILED, FINISHED, TrialRecord, last_checkpoint, read_trials
 from study.spec import split_cell_key
 
 __all__ = [
+    "DONE_FILE",
+    "SweepOutcome",
+    "read_outcome",
     "FAILED",
     "FINAL_DIR",
     "FINAL_RUNS",

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from study.cli import main
-from study.results import FINISHED, best_trials, load_study, read_trials
+from study.results import FINISHED, best_trials, load_study, read_outcome, read_trials
 from study.spec import DataSettings, StudySpec, SweepSettings
-from study.sweep import create_study, read_outcome, run_study, tuning_data
+from study.sweep import create_study, run_study, tuning_data
 from trainables.common.errors import ConfigError, DataError
 from trainables.tune import trainable as ray_trainable
 from trainables.tune.shared_data import SharedEEGData, share_eeg

@@ -10,9 +10,9 @@ import pytest
 
 from study.cli import main
 from study.final import best_entries
-from study.results import best_trial, best_trials, load_study, read_trials
+from study.results import best_trial, best_trials, load_study, read_outcome, read_trials
 from study.spec import StudySpec
-from study.sweep import read_outcome, record_outcome
+from study.sweep import record_outcome
 from tests.helpers.study_files import BACKBONES, make_study, write_experiment
 
 

@@ -95,6 +95,7 @@ def subject_folder(subject: int) -> str:
     """``sub-01`` for subject 1 (two digits at least, as in the releases)."""
     return f"sub-{subject:02d}"
 
+
 # Raw release: <raw folder>/sub-XX/ses-0Y/<RAW_FILES[split]>, each an np.save-d dict holding
 # RAW_DATA_KEY float64 (channels, samples): the EEG rows in volts and a RAW_STIM_CHANNEL row with
 # the condition code at each image onset (training 1..16540, test 1..200, RAW_TARGET_CODE for the

@@ -167,9 +167,7 @@ def train_values(values: dict[str, Any]) -> dict[str, Any]:
     """The TrainConfig entries of a trial's config (fields and dotted section keys); run keys
     such as ``backbone`` or ``subject`` left out."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {
-        k: v for k, v in values.items() if k in names or k.partition(".")[0] in SECTIONS
-    }
+    return {k: v for k, v in values.items() if k in names or k.partition(".")[0] in SECTIONS}
 
 
 def _nested(values: dict[str, Any]) -> dict[str, Any]:
