@@ -6,7 +6,7 @@ separately from ``trainables.things_eeg2.preprocess``: a full 64-row ``RawArray`
 all events, ``resample``, ``sklearn.utils.shuffle`` for the repetitions, sklearn's
 ``discriminant_analysis._cov(..., shrinkage='auto')`` for MVNN, scipy's
 ``fractional_matrix_power``, and the official merge. The raw tree is a micro synthetic one
-(4 training and 3 test conditions), written by the same generator as `study synth --raw`.
+(4 training and 2 test conditions), written by the same generator as `study synth --raw`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from trainables.things_eeg2.preprocess import shrunk_covariances
 from trainables.things_eeg2.raw import read_raw_session
 from trainables.things_eeg2.safe_pickle import load_npy_object
 
-N_TRAIN, N_TEST = 4, 3
+N_TRAIN, N_TEST = 4, 2
 SEED = 20200220
 
 
@@ -241,6 +241,36 @@ def test_bad_input_is_one_line_and_writes_nothing(raw_dir: Path, tmp_path: Path,
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
     assert str(path) in err and message in err, err
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def _move_condition(d: dict) -> None:
+    stim = d["raw_eeg_data"][-1]
+    code = int(stim[(stim > 0) & (stim != 99999)][0])
+    stim[stim == code] = N_TRAIN + 1  # now in one session only, and `code` in one fewer
+
+
+def test_training_condition_in_one_session(raw_dir: Path, tmp_path: Path, capsys):
+    bad = tmp_path / "raw"
+    shutil.copytree(raw_dir, bad)
+    _rewrite(bad / "sub-01" / "ses-01" / "raw_eeg_training.npy", _move_condition)
+    assert run(bad, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(bad / "sub-01") in err
+    assert "is in 1 session(s), expected 2" in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--sfreq", "2000"), "--sfreq 2000 is above"),
+        (("--tmin", "0.1"), "--tmin must be <= 0"),
+        (("--tmin", "0.5", "--tmax", "0.2"), "--tmin must be below --tmax"),
+    ],
+)
+def test_bad_settings(raw_dir: Path, tmp_path: Path, capsys, args, message):
+    assert run(raw_dir, tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and not (tmp_path / "out").exists()
 
 
 def test_unknown_channel_names(raw_dir: Path, tmp_path: Path, capsys):
