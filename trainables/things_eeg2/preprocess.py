@@ -154,7 +154,7 @@ def epoch_session(
     del data
     n_times = int(round((settings.tmax - settings.tmin) * session.sfreq)) + 1
     chunk = max(1, EPOCH_CHUNK_BYTES // (8 * len(names) * n_times))
-    parts, times = [], None
+    out, times = None, None
     for start in range(0, len(events), chunk):
         part = events[start : start + chunk]
         epochs = mne.Epochs(
@@ -170,10 +170,14 @@ def epoch_session(
             raise DataError(f"{session.path}: MNE dropped epochs ({epochs.drop_log_stats():.1f}%)")
         if settings.sfreq < session.sfreq:
             epochs.resample(settings.sfreq, verbose=False)
-        parts.append(epochs.get_data(copy=False))
+        part_data = epochs.get_data(copy=False)
+        if out is None:
+            out = np.empty((len(events), *part_data.shape[1:]), dtype=np.float64)
+        out[start : start + len(part)] = part_data
         times = epochs.times
-        del epochs
-    return np.concatenate(parts), np.asarray(times)
+        del epochs, part_data
+    assert out is not None
+    return out, np.asarray(times)
 
 
 def sort_repetitions(
@@ -240,8 +244,12 @@ def whitening_matrix(sigma: np.ndarray) -> np.ndarray:
 
 
 def whiten(sorted_data: np.ndarray, inv_sqrt: np.ndarray) -> np.ndarray:
-    """Each epoch's (channels, times) matrix left-multiplied by ``inv_sqrt`` (symmetric)."""
-    return np.einsum("ij,crjt->crit", inv_sqrt, sorted_data, optimize=True)
+    """Each epoch's (channels, times) matrix left-multiplied by ``inv_sqrt`` (symmetric), in
+    place, a chunk of conditions at a time; returns ``sorted_data``."""
+    for start in range(0, len(sorted_data), LW_CHUNK):
+        part = sorted_data[start : start + LW_CHUNK]
+        part[...] = np.einsum("ij,crjt->crit", inv_sqrt, part, optimize=True)
+    return sorted_data
 
 
 @dataclass
