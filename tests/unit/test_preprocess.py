@@ -325,3 +325,17 @@ def test_resume_continues_a_half_processed_subject(
     assert processed == [] and "up to date" in capsys.readouterr().err
     # Other settings: the subject is done again, not skipped.
     assert run(raw_dir, out, "--seed", "1") == 0 and processed == [1, 2, 3, 4]
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_a_raw_file_naming_other_code_is_refused(tmp_path: Path):
+    path = tmp_path / "raw_eeg_test.npy"
+    np.save(path, {"raw_eeg_data": _Evil(), "ch_names": [], "ch_types": [], "sfreq": 1000.0})
+    from trainables.common.errors import DataError
+
+    with pytest.raises(DataError, match="refused to unpickle: it names posix.getcwd"):
+        read_raw_session(path)
