@@ -197,6 +197,26 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(name: str, shape: st
     assert after < before
 
 
+@pytest.mark.parametrize("name", ENCODER_NAMES)
+def test_bf16_autocast_forward_and_backward_stay_close_to_fp32(name: str) -> None:
+    """The loop's bf16 autocast, exercised through the CPU autocast (no GPU here)."""
+    channels, times, sfreq = SHAPES["17x100"]
+    torch.manual_seed(0)
+    model = build_model(
+        name, n_channels=channels, n_times=times, sfreq=sfreq, embedding_dim=16, latent_dim=16
+    ).eval()
+    x = eeg("17x100", batch=8)
+    e = torch.randn(8, 16, generator=torch.Generator().manual_seed(2))
+    reference = info_nce(*model(x, e), model.logit_scale)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z_eeg, z_img = model(x, e)
+        loss = info_nce(z_eeg.float(), z_img.float(), model.logit_scale)
+    assert z_eeg.dtype == torch.bfloat16
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert abs(loss.item() - reference.item()) < 0.05 * abs(reference.item())
+
+
 @pytest.mark.parametrize(("name", "shape"), CASES)
 def test_features_are_not_log_probabilities(name: str, shape: str) -> None:
     """No (log-)softmax at the end: rows of log-probabilities would have logsumexp 0, all <= 0;

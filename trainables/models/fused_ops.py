@@ -109,9 +109,11 @@ class RowBlockLinear(torch.autograd.Function):
     blocks of its rows, summed: MKL runs one (out x rows) @ (rows x in) product with its long
     inner dimension at about two thirds of that speed on the CPU (this model's front at batch
     256 on 2 cores: 10.5 vs 15 ms). Shapes are handled inside, so no view of the output escapes
-    (an in-place op on one would copy)."""
+    (an in-place op on one would copy). Under autocast the backward runs in the forward's
+    autocast state, so its products see the dtypes the forward's did."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(
         ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
@@ -120,6 +122,7 @@ class RowBlockLinear(torch.autograd.Function):
         return F.linear(x, weight, bias)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         rows = x.view(-1, x.shape[-1])
