@@ -10,17 +10,19 @@ from study.arguments import MAX_BATCH, MAX_WORKERS, check_numbers
 from trainables.common.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from trainables.embedding.backbones import Backbone
+    from trainables.embedding.catalog import AnyBackbone
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed",
-        help="embed the dataset's images with DreamSim backbones (aligned and unaligned)",
+        help="embed the dataset's images with image backbones (DreamSim, plug-ins, transforms)",
         description=(
             "Embed the training and test images with each backbone (weights from --models-dir, "
-            "never downloaded) into <data>/embeddings/<backbone>/. Interrupted runs resume; "
-            "complete, matching stores are left alone."
+            "never downloaded) into <data>/embeddings/<backbone>/. A backbone is a DreamSim name, "
+            "a plug-in (open_clip, timm, torchvision, TorchScript) from the registry or "
+            "--backbones-file, or <backbone>+<transform> (a linear alignment transform of its "
+            "embedding). Interrupted runs resume; complete, matching stores are left alone."
         ),
     )
     p.add_argument("--list", action="store_true", help="print the backbones, dims and files")
@@ -30,35 +32,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--embeddings-dir", type=Path, help="where stores go (default: <data>/embeddings)"
     )
     p.add_argument("--backbones", help="comma-separated names, or 'all' (see --list)")
-    p.add_argument("--models-dir", type=Path, help="model weights in the dreamsim cache layout")
+    p.add_argument("--models-dir", type=Path, help="local model weights (see docs/backbones.md)")
+    p.add_argument(
+        "--backbones-file", type=Path, help="YAML file declaring plug-in backbones and transforms"
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.add_argument("--workers", type=int, default=2, help="image decoding processes (0: inline)")
     p.set_defaults(func=run)
 
 
-def format_registry(backbones: list[Backbone]) -> str:
-    """One block per backbone: name, dimension, dreamsim call, required files."""
+def format_registry(backbones: list[AnyBackbone]) -> str:
+    """One block per backbone: name, dimension (? until loaded), call, required files."""
     lines = []
     for b in backbones:
         files = ", ".join(r if isinstance(r, str) else " | ".join(r) for r in b.required_files())
-        lines.append(f"{b.name:<18} dim {b.dim:<5} {b.call}")
+        lines.append(f"{b.name:<18} dim {b.dim or '?':<5} {b.call}")
         lines.append(f"{'':<18} files: {files}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainables.embedding.backbones import BACKBONES, check_files, parse_backbones
+    from trainables.embedding.backbones import check_files
+    from trainables.embedding.catalog import load_catalog
 
+    catalog = load_catalog(args.backbones_file)
     if args.list:
-        print(format_registry(list(BACKBONES.values())))
+        print(format_registry(catalog.listing()))
         return 0
     missing = [f for f in ("data", "backbones", "models_dir") if getattr(args, f) is None]
     if missing:
         flags = ", ".join("--" + f.replace("_", "-") for f in missing)
         raise ConfigError(f"study embed needs {flags} (or --list)")
     check_numbers(args, {"batch_size": (1, MAX_BATCH), "workers": (0, MAX_WORKERS)})
-    backbones = parse_backbones(args.backbones)
+    backbones = catalog.parse(args.backbones)
     if not Path(args.models_dir).is_dir():
         raise DataError(f"{args.models_dir}: expected a models folder, found nothing there")
     check_files(backbones, args.models_dir)

@@ -1,4 +1,4 @@
-"""Image backbones (registry, offline loading), embedding stores and batched embedding."""
+"""Image backbones (DreamSim, plug-ins, transforms; offline), stores, batched embedding."""
 
 from trainables.common.lazy import lazy_exports
 
@@ -13,5 +13,9 @@ __all__, __getattr__ = lazy_exports(
         "load_store": "store",
         "write_store": "store",
         "embed_backbone": "embed",
+        "load_catalog": "catalog",
+        "aligned_pairs": "pairing",
+        "unaligned_base": "pairing",
+        "load_transform": "alignment",
     },
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from pickle import UnpicklingError
@@ -222,8 +222,11 @@ def parse_backbones(text: str) -> list[Backbone]:
         raise ConfigError(f"--backbones: {exc}") from None
 
 
-def check_files(backbones: list[Backbone], models_dir: Path) -> None:
-    """Raise DataError listing every missing weight file and how to obtain them."""
+def check_files(backbones: Sequence[Any], models_dir: Path) -> None:
+    """Raise DataError listing every missing weight file and how to obtain them.
+
+    ``backbones``: anything with ``name``, ``missing_files`` and ``empty_files`` (every kind).
+    """
     missing = {b.name: m for b in backbones if (m := b.missing_files(models_dir))}
     if missing:
         problems = [f"{name}: {', '.join(files)}" for name, files in missing.items()]
