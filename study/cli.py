@@ -28,6 +28,7 @@ COMMANDS = [
     "status",
     "train",
     "report",
+    "rsa",
     "export-best",
     "final",
     "demo",

@@ -1,0 +1,1 @@
+"""Decoder-free analyses of the data (numpy/scipy only): representational similarity analysis."""
