@@ -58,6 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate the 200 test images after the last epoch (final runs only)",
     )
     parser.add_argument("--cache-dir", type=Path, help="prepared-array cache")
+    parser.add_argument(
+        "--inputs",
+        default="default",
+        metavar="SPEC",
+        help="input variant: channels, window, rate, repetitions, e.g. "
+        "channels:occipital/tmin:0/tmax:0.4/decimate:2/repetitions:1 (docs/inputs.md; "
+        "default: the data as it is)",
+    )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     parser.set_defaults(func=run)
 
@@ -96,6 +104,7 @@ def check_out_folder(out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from study.final import load_train_config
     from trainables.common.atomic import save_json_atomic
+    from trainables.things_eeg2.inputs import parse_input_spec
     from trainables.things_eeg2.layout import find_layout
     from trainables.things_eeg2.loader import load_decoding_data
     from trainables.training.config import TrainConfig
@@ -108,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.backbone) if args.config else TrainConfig()
     config = config.with_overrides([f"model={encoder}"] if encoder else [])
     config = config.with_overrides(args.overrides)
+    inputs = parse_input_spec(args.inputs)
     out = Path(args.out)
     check_out_folder(out)
     layout = find_layout(args.data)
@@ -119,11 +129,17 @@ def run(args: argparse.Namespace) -> int:
         val_seed=args.val_seed,
         include_test=args.test,
         cache_dir=args.cache_dir,
+        inputs=inputs,
     )
     out.mkdir(parents=True, exist_ok=True)
     save_json_atomic(
         out / RUN_MARKER,
-        {"written_by": "study train", "backbone": args.backbone, "subjects": args.subject},
+        {
+            "written_by": "study train",
+            "backbone": args.backbone,
+            "subjects": args.subject,
+            "inputs": data.protocol["inputs"],
+        },
     )
     config.save(out / "config.yaml")
     logger.info(

@@ -13,6 +13,7 @@ from trainables.embedding.store import EmbeddingStore, load_store
 from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
 from trainables.things_eeg2.formats import IMAGE_SPLIT_FOLDERS, METADATA_FILE
 from trainables.things_eeg2.images import ImageList, ImageSet, read_images
+from trainables.things_eeg2.inputs import AppliedInputs, InputSpec, apply_inputs, resolve_inputs
 from trainables.things_eeg2.layout import DataLayout
 from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir, load_prepared
 from trainables.things_eeg2.protocols import train_subjects
@@ -94,14 +95,18 @@ def load_decoding_data(
     include_test: bool = False,
     train_subjects: Sequence[int] | None = None,
     cache_dir: Path | None = None,
+    inputs: InputSpec | None = None,
 ) -> DecodingData:
     """Train/val(/test) arrays for ``backbone``.
 
     ``subjects`` are evaluated (validation and test); training uses ``train_subjects`` when given
     (leave-one-subject-out: disjoint from ``subjects``), else the same subjects pooled.
     ``val_kind=None`` trains on the whole training set with no validation (final training).
-    The test split is read only when ``include_test`` is true.
+    The test split is read only when ``include_test`` is true. ``inputs`` selects channels,
+    window, rate and repetition handling of every split (None: the data as it is).
     """
+    spec = inputs if inputs is not None else InputSpec()
+    k = spec.train_repetitions
     eval_subjects = _subjects(layout, subjects, "subjects")
     fit_subjects = (
         eval_subjects
@@ -115,14 +120,26 @@ def load_decoding_data(
     store = load_dataset_store(layout, backbone, images)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(layout.root)
 
-    needed = fit_subjects + [s for s in eval_subjects if s not in fit_subjects and val_kind]
-    train_eeg = {s: load_subject_split(layout, s, "train", images.train, cache_dir) for s in needed}
+    fit = set(fit_subjects)
+    needed = fit_subjects + [s for s in eval_subjects if s not in fit and val_kind]
+    train_eeg = {
+        s: load_subject_split(
+            layout, s, "train", images.train, cache_dir, per_repetition=k is not None and s in fit
+        )
+        for s in needed
+    }
     test_eeg = (
         {s: load_subject_split(layout, s, "test", images.test, cache_dir) for s in eval_subjects}
         if include_test
         else {}
     )
     check_consistent_axes([*train_eeg.values(), *test_eeg.values()])
+    ref = next(iter(train_eeg.values()))
+    if k is not None:
+        check_same_repetitions([train_eeg[s] for s in fit_subjects])
+    applied = resolve_inputs(
+        spec, ref.ch_names, ref.times, ref.sfreq, n_repetitions=ref.n_repetitions
+    )
 
     split = (
         carve_validation(
@@ -132,34 +149,53 @@ def load_decoding_data(
         else None
     )
     train_idx = split.train_idx if split else np.arange(len(images.train))
-    train = _eval_split(train_eeg, fit_subjects, store.train, train_idx)
-    val = _eval_split(train_eeg, eval_subjects, store.train, split.val_idx) if split else None
+    train = _eval_split(
+        train_eeg, fit_subjects, store.train, train_idx, applied, repetitions=k is not None
+    )
+    val = (
+        _eval_split(train_eeg, eval_subjects, store.train, split.val_idx, applied)
+        if split
+        else None
+    )
     test = (
-        _eval_split(test_eeg, eval_subjects, store.test, np.arange(len(images.test)))
+        _eval_split(test_eeg, eval_subjects, store.test, np.arange(len(images.test)), applied)
         if include_test
         else None
     )
-    ref = next(iter(train_eeg.values()))
+    protocol = _protocol(
+        layout,
+        images,
+        store,
+        ref,
+        split,
+        fit_subjects,
+        eval_subjects,
+        include_test,
+        cache_dir,
+        test_eeg,
+        applied,
+    )
     return DecodingData(
         train=train,
         val=val,
         test=test,
         backbone=backbone,
-        sfreq=ref.sfreq,
-        channels=list(ref.ch_names),
-        protocol=_protocol(
-            layout,
-            images,
-            store,
-            ref,
-            split,
-            fit_subjects,
-            eval_subjects,
-            include_test,
-            cache_dir,
-            test_eeg,
-        ),
+        sfreq=applied.sfreq,
+        channels=list(applied.ch_names),
+        protocol=protocol,
+        train_repetitions=k,
     )
+
+
+def check_same_repetitions(prepared: Sequence[PreparedEEG]) -> None:
+    """Per-repetition training arrays are stacked: every file needs the first one's count."""
+    ref = prepared[0]
+    for other in prepared[1:]:
+        if other.n_repetitions != ref.n_repetitions:
+            raise DataError(
+                f"{other.source}: expected the {ref.n_repetitions} repetitions per image of "
+                f"{ref.source} (training on k-of-n repetition draws), found {other.n_repetitions}"
+            )
 
 
 def _subjects(layout: DataLayout, requested: Sequence[int] | None, name: str) -> list[int]:
@@ -179,11 +215,23 @@ def _subjects(layout: DataLayout, requested: Sequence[int] | None, name: str) ->
 
 
 def _eval_split(
-    prepared: dict[int, PreparedEEG], subjects: list[int], embeddings: np.ndarray, idx: np.ndarray
+    prepared: dict[int, PreparedEEG],
+    subjects: list[int],
+    embeddings: np.ndarray,
+    idx: np.ndarray,
+    applied: AppliedInputs,
+    *,
+    repetitions: bool = False,
 ) -> EvalSplit:
-    eeg = np.stack([np.asarray(prepared[s].mean[idx], dtype=np.float32) for s in subjects])
+    eeg = np.stack([apply_inputs(prepared[s].mean[idx], applied) for s in subjects])
     rows = np.ascontiguousarray(embeddings[idx], dtype=np.float32)
-    return EvalSplit(eeg=eeg, embeddings=rows, subjects=list(subjects))
+    reps = None
+    if repetitions:
+        n = prepared[subjects[0]].n_repetitions
+        reps = np.empty((len(subjects), len(idx), n, *eeg.shape[2:]), dtype=np.float32)
+        for i, s in enumerate(subjects):
+            reps[i] = apply_inputs(prepared[s].repetitions[idx], applied)
+    return EvalSplit(eeg=eeg, embeddings=rows, subjects=list(subjects), repetitions=reps)
 
 
 def _protocol(
@@ -197,15 +245,21 @@ def _protocol(
     include_test: bool,
     cache_dir: Path,
     test_eeg: dict[int, PreparedEEG],
+    applied: AppliedInputs,
 ) -> dict[str, Any]:
     test_reps = sorted({p.n_repetitions for p in test_eeg.values()})
+    k = applied.spec.train_repetitions
     return {
         "data_root": str(layout.root),
         "release_format": ref.format,
-        "n_channels": len(ref.ch_names),
-        "n_times": int(ref.times.shape[0]),
-        "times_s": [float(ref.times[0]), float(ref.times[-1])],
-        "eeg": "float32 mean over repetitions per image",
+        "n_channels": len(applied.ch_names),
+        "n_times": int(applied.times.shape[0]),
+        "times_s": [float(applied.times[0]), float(applied.times[-1])],
+        "eeg": "float32 mean over repetitions per image"
+        if k is None
+        else f"float32; training: each epoch the mean of k={k} of the {ref.n_repetitions} "
+        f"repetitions, drawn per (subject, image); validation and test: mean over all "
+        f"repetitions per image",
         "train_repetitions_averaged": ref.n_repetitions,
         "test_repetitions_averaged": test_reps[0] if len(test_reps) == 1 else test_reps,
         "train_subjects": fit_subjects,
@@ -226,6 +280,7 @@ def _protocol(
             "normalisation": store.manifest.normalisation,
         },
         "cache_dir": str(cache_dir),
+        "inputs": applied.describe(),
     }
 
 
@@ -244,6 +299,7 @@ def load_run_data(
     protocol: str,
     subjects: Sequence[int],
     cache_dir: Path | None = None,
+    inputs: InputSpec | None = None,
 ) -> DecodingData:
     """Whole training set (no validation) of the run's training subjects, test of ``subject``."""
     fit = train_subjects(protocol, subject, subjects)
@@ -255,4 +311,5 @@ def load_run_data(
         include_test=True,
         train_subjects=None if protocol == "intra" else fit,
         cache_dir=cache_dir,
+        inputs=inputs,
     )

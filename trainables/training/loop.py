@@ -2,8 +2,10 @@
 
 The prepared arrays go to the device once; each epoch's batches are index slices of a seeded
 permutation of all (subject, image) training pairs (the last incomplete batch is dropped, so every
-step sees ``batch_size`` pairs). Two Adam parameter groups (encoder; projectors + temperature),
-each with linear warmup then cosine annealing, stepped once per epoch.
+step sees ``batch_size`` pairs). With k-of-n repetition draws (``data.train_repetitions``), each
+epoch first builds the pairs' EEG as means of k repetitions drawn per pair (repetitions.py).
+Two Adam parameter groups (encoder; projectors + temperature), each with linear warmup then
+cosine annealing, stepped once per epoch.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from trainables.training.checkpoints import (
 )
 from trainables.training.config import TrainConfig
 from trainables.training.cpu_memory import retain_freed_memory
+from trainables.training.repetitions import RepetitionSampler
 from trainables.training.schedules import build_optimization
 
 Reporter = Callable[[dict[str, float], Path | None], None]
@@ -127,6 +130,15 @@ def _pairs(split: EvalSplit, device: torch.device) -> tuple[torch.Tensor, torch.
     return eeg.reshape(-1, *eeg.shape[2:]), embeddings
 
 
+def _sampler(data: DecodingData, seed: int, device: torch.device) -> RepetitionSampler | None:
+    """k-of-n repetition draws when ``data`` asks for them (its repetitions moved once)."""
+    if data.train_repetitions is None or data.train.repetitions is None:
+        return None
+    return RepetitionSampler(
+        shared_tensor(data.train.repetitions, device), data.train_repetitions, seed
+    )
+
+
 def train(
     config: TrainConfig,
     data: DecodingData,
@@ -179,11 +191,16 @@ def train(
         set_rng_state(state["rng"], generator)
         start, history = int(state["epoch"]), list(state["history"])
 
-    eeg, embeddings = _pairs(data.train, device)
+    sampler = _sampler(data, config.seed, device)
+    if sampler is None:
+        eeg, embeddings = _pairs(data.train, device)
+    else:  # each epoch's EEG is drawn at its start
+        embeddings = shared_tensor(data.train.embeddings, device)
     val = device_split(data.val, device) if data.val is not None else None  # moved once
     n_images = embeddings.shape[0]
-    batch = min(config.batch_size, len(eeg))
-    n_batches = len(eeg) // batch
+    n_pairs = data.train.eeg.shape[0] * n_images
+    batch = min(config.batch_size, n_pairs)
+    n_batches = n_pairs // batch
     pooled = data.train.eeg.shape[0] > 1  # two rows of a batch may show the same image
     step_model = torch.compile(model) if config.compile else model
     checkpoint = None
@@ -191,7 +208,9 @@ def train(
     similarity = None
     for epoch in range(start, config.epochs):
         model.train()
-        perm = torch.randperm(len(eeg), generator=generator).to(device)
+        if sampler is not None:
+            eeg = sampler.epoch_eeg(epoch)
+        perm = torch.randperm(n_pairs, generator=generator).to(device)
         total = torch.zeros((), device=device)
         for b in range(n_batches):
             idx = perm[b * batch : (b + 1) * batch]

@@ -2,8 +2,9 @@
 
 A study sweeps several backbones over the same subjects and split, so their DecodingData differ
 only in the (small) embedding matrices. ``share_eeg`` puts the EEG arrays into the object store
-once; ``SharedEEGData`` carries a reference to them plus one backbone's embeddings and metadata,
-and ``resolve()`` (in the trial) rebuilds the DecodingData with zero-copy views of the EEG.
+once (with the training split's per-repetition EEG, for k-of-n draws); ``SharedEEGData``
+carries a reference to them plus one backbone's embeddings and metadata, and ``resolve()`` (in
+the trial) rebuilds the DecodingData with zero-copy views of the EEG.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from trainables.things_eeg2.decoding_data import DecodingData, EvalSplit
 SPLITS = ("train", "val", "test")
 
 
+REPETITIONS = "train_repetitions"  # the training split's per-repetition EEG (k-of-n draws)
+
+
 def _eeg_arrays(data: DecodingData) -> dict[str, np.ndarray | None]:
-    return {name: None if split is None else split.eeg for name, split in _splits(data).items()}
+    arrays = {name: None if split is None else split.eeg for name, split in _splits(data).items()}
+    arrays[REPETITIONS] = data.train.repetitions
+    return arrays
 
 
 def _splits(data: DecodingData) -> dict[str, EvalSplit | None]:
@@ -58,6 +64,8 @@ class SharedEEGData:
     sfreq: float
     channels: list[str]
     protocol: dict[str, Any]
+    repetitions_shape: tuple[int, ...] | None = None
+    train_repetitions: int | None = None
 
     @classmethod
     def from_data(cls, data: DecodingData, shared: SharedEEG) -> SharedEEGData:
@@ -79,6 +87,10 @@ class SharedEEGData:
             sfreq=data.sfreq,
             channels=list(data.channels),
             protocol=dict(data.protocol),
+            repetitions_shape=None
+            if data.train.repetitions is None
+            else tuple(data.train.repetitions.shape),
+            train_repetitions=data.train_repetitions,
         )
 
     def resolve(self) -> DecodingData:
@@ -98,7 +110,8 @@ class SharedEEGData:
                 raise ValueError(
                     f"shared {name} EEG has shape {found}, {self.backbone} needs {shape}"
                 )
-            splits[name] = EvalSplit(array, self.embeddings[name], self.subjects[name])
+            reps = _repetitions(eeg, self.repetitions_shape) if name == "train" else None
+            splits[name] = EvalSplit(array, self.embeddings[name], self.subjects[name], reps)
         return DecodingData(
             train=splits["train"],
             val=splits["val"],
@@ -107,4 +120,16 @@ class SharedEEGData:
             sfreq=self.sfreq,
             channels=self.channels,
             protocol=self.protocol,
+            train_repetitions=self.train_repetitions,
         )
+
+
+def _repetitions(eeg: dict[str, Any], shape: tuple[int, ...] | None) -> np.ndarray | None:
+    """The shared per-repetition training EEG, checked against the shape this backbone needs."""
+    array = eeg.get(REPETITIONS)
+    if shape is None:
+        return None
+    if array is None or tuple(array.shape) != shape:
+        found = None if array is None else tuple(array.shape)
+        raise ValueError(f"shared per-repetition training EEG has shape {found}, needs {shape}")
+    return array
