@@ -24,8 +24,9 @@ def final_trial(
     config: dict[str, Any], *, data_root: str, subjects: list[int], cache_dir: str | None
 ) -> None:
     """The function trainable of ``study final``: load this run's data, then train and test."""
-    from trainables.tune.trainable import nice_trial
+    from trainables.tune.trainable import TrialTimer, nice_trial
 
+    timer = TrialTimer()
     values = dict(config)
     values.pop("cell", None)  # the run's cell name (runs planned before cells existed lack it)
     backbone, subject, protocol = (values.pop(key) for key in RUN_KEYS)
@@ -37,7 +38,7 @@ def final_trial(
         subjects,
         Path(cache_dir) if cache_dir else None,
     )
-    nice_trial(values, data, evaluate_test=True)
+    nice_trial(values, data, evaluate_test=True, timer=timer)
 
 
 def make_final_trainable(
