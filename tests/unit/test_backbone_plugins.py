@@ -249,3 +249,35 @@ def test_transform_dim_mismatch_and_pinned_hash(tmp_path: Path) -> None:
         embed_backbone(
             load_catalog(pinned).get("synclr+g"), models, tmp_path, LISTS, root, settings
         )
+
+
+def test_download_models_fetches_declared_transforms(tmp_path: Path, capsys) -> None:
+    published = tmp_path / "published.npz"
+    np.savez(published, **_affine(np.random.default_rng(5)))
+    digest = hashlib.sha256(published.read_bytes()).hexdigest()
+    models = tmp_path / "models"
+    (models / "scripted").mkdir(parents=True)
+    (models / "scripted/net.pt").write_bytes(b"stand-in")
+    spec = _write(
+        tmp_path / "b.yaml",
+        "backbones: {net: {kind: torchscript, file: scripted/net.pt, preprocessing: imagenet}}\n"
+        f"transforms: {{g: {{file: t/g.npz, url: '{published.as_uri()}', sha256: {digest}}}}}",
+    )
+    argv = ["download-models", "--models-dir", str(models), "--backbones-file", str(spec)]
+    assert main([*argv, "--backbones", "net+g"]) == 0
+    assert (models / "t/g.npz").read_bytes() == published.read_bytes()
+    assert "all files for net+g present" in capsys.readouterr().out
+
+    pinned = spec.read_text().replace(digest, "ab" * 32).replace("t/g.npz", "t/h.npz")
+    spec.write_text(pinned)
+    assert main([*argv, "--backbones", "net+g"]) == 2
+    assert "does not match its sha256" in capsys.readouterr().err
+    assert not (models / "t/h.npz").exists() and not (models / "t/h.npz.download").exists()
+
+    (models / "scripted/net.pt").unlink()
+    assert main([*argv, "--backbones", "net"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "names no published weights; copy its weight file" in err
+    (models / "scripted/net.pt").write_bytes(b"stand-in")
+    assert main([*argv, "--backbones", "net+other"]) == 2
+    assert "transform 'other' has no url in the backbones file" in capsys.readouterr().err
