@@ -1,11 +1,15 @@
-"""Images/s of batched `study embed` vs the paper's per-image ``model.embed(preprocess(img))`` loop.
+"""Images/s of batched `study embed` vs the library's own per-image loop, same model, same run.
 
-Same random-weight model (dreamsim cache layout, see tests/helpers/model_fixtures.py), same
-JPEGs, one run.
+DreamSim backbones (default ``aligned_synclr``): dreamsim's ``model.embed(preprocess(img))``, the
+paper's loop, on a random-weight model in dreamsim's cache layout (tests/helpers/model_fixtures.py).
+``--backbone open_clip:ARCH`` (e.g. ``open_clip:ViT-B-32``): a random-weight open_clip model of
+that architecture saved as open_clip's released files are, embedded as a plug-in, vs open_clip's
+``model.encode_image(preprocess(img).unsqueeze(0))`` loop. Same JPEGs for both.
 Also counts the model's FLOPs per image (FlopCounterMode) and measures the fp32 matmul rate, which
 bounds what any batching can gain: the per-image loop's GFLOP/s against that rate.
 
     .venv/bin/python tests/benchmarks/bench_embed.py [--images 48] [--batch-size 16] [--workers 2]
+    .venv/bin/python tests/benchmarks/bench_embed.py --backbone open_clip:ViT-B-32
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import trainables.embedding.embed as image_embedding  # noqa: E402
 from tests.benchmarks.matmul_rate import matmul_gflops  # noqa: E402
 from tests.helpers.model_fixtures import write_random_models  # noqa: E402
+from tests.helpers.plugin_fixtures import write_open_clip  # noqa: E402
 from trainables.embedding.backbones import get_backbone, load_backbone  # noqa: E402
 from trainables.embedding.embed import EmbedSettings, embed_backbone  # noqa: E402
+from trainables.embedding.plugins import OpenClipEntry, PluginBackbone  # noqa: E402
 
 
 def write_images(root: Path, n_train: int, n_test: int) -> dict[str, list[str]]:
@@ -77,36 +84,88 @@ def per_image_loop(
     return out, seconds, counter.get_total_flops()
 
 
+OPEN_CLIP = "open_clip:"
+
+
+def open_clip_loop(
+    arch: str, weights: Path, paths: list[Path], device: str
+) -> tuple[np.ndarray, float, int]:
+    """open_clip's own loop: its preprocess and ``encode_image`` one image at a time."""
+    import open_clip
+
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        arch, pretrained=str(weights), device=device
+    )
+    model.eval()
+
+    def embed(path: Path) -> np.ndarray:
+        image = preprocess(Image.open(path)).unsqueeze(0).to(device)
+        return model.encode_image(image).cpu().numpy()
+
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = np.concatenate([embed(p) for p in paths])
+    seconds = time.perf_counter() - t0
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        embed(paths[0])
+    return out, seconds, counter.get_total_flops()
+
+
+def prepare(args: argparse.Namespace, root: Path) -> tuple[Any, Path, Any]:
+    """(backbone, models folder, per-image loop) with the loaded model patched into embed."""
+    models = root / "models"
+    if args.backbone.startswith(OPEN_CLIP):
+        arch = args.backbone.removeprefix(OPEN_CLIP)
+        rel = f"open_clip/{arch}/custom/open_clip_model.bin"
+        write_open_clip(models, rel, arch=arch)
+        backbone = PluginBackbone("oc", OpenClipEntry("open_clip", arch, file=rel))
+        loaded = backbone.load(models, args.device)
+        image_embedding._load = lambda *a, **k: (  # time embedding, not loading
+            loaded.embed,
+            loaded.preprocess,
+            loaded.preprocessing,
+        )
+        return (
+            backbone,
+            models,
+            lambda paths: open_clip_loop(arch, models / rel, paths, args.device),
+        )
+    backbone = get_backbone(args.backbone)
+    write_random_models(models, backbone.dreamsim_type.name)
+    model = load_backbone(backbone, models, args.device)
+    image_embedding.load_backbone = lambda *a, **k: model  # time embedding, not loading
+    return backbone, models, lambda paths: per_image_loop(models, args.backbone, paths, args.device)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--backbone", default="aligned_synclr")
+    parser.add_argument(
+        "--backbone", default="aligned_synclr", help="a DreamSim name or open_clip:ARCHITECTURE"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        backbone = get_backbone(args.backbone)
-        models = write_random_models(root / "models", backbone.dreamsim_type.name)
+        backbone, models, loop_fn = prepare(args, root)
         n_test = max(1, args.images // 8)
         lists = write_images(root / "images", args.images - n_test, n_test)
-        model = load_backbone(backbone, models, args.device)
-        image_embedding.load_backbone = lambda *a, **k: model  # time embedding, not loading
         settings = EmbedSettings(
             device=args.device, batch_size=args.batch_size, workers=args.workers
         )
 
         paths = [root / "images" / r for r in lists["train"] + lists["test"]]
         peaks = [matmul_gflops()]  # the CPU's; printed for --device cpu only
-        loop, t_loop, flops = per_image_loop(models, args.backbone, paths, args.device)
+        loop, t_loop, flops = loop_fn(paths)
         peaks.append(matmul_gflops())
 
         t0 = time.perf_counter()
         embed_backbone(backbone, models, root / "images", lists, root / "emb", settings)
         t_batched = time.perf_counter() - t0
 
-        store = np.concatenate([np.load(root / "emb" / args.backbone / f"{s}.npy") for s in lists])
+        store = np.concatenate([np.load(root / "emb" / backbone.name / f"{s}.npy") for s in lists])
         diff = float(np.abs(store - loop).max())
     n = args.images
     print(f"backbone {args.backbone}, {n} images, torch threads {torch.get_num_threads()}")

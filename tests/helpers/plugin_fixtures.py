@@ -30,11 +30,11 @@ def _file(models_dir: Path, rel: str) -> Path:
     return path
 
 
-def write_open_clip(models_dir: Path, rel: str, seed: int = 0) -> Any:
+def write_open_clip(models_dir: Path, rel: str, seed: int = 0, arch: str = OPEN_CLIP_ARCH) -> Any:
     import open_clip
 
     torch.manual_seed(seed)
-    model = open_clip.create_model(OPEN_CLIP_ARCH, pretrained=None).eval()
+    model = open_clip.create_model(arch, pretrained=None).eval()
     torch.save(model.state_dict(), _file(models_dir, rel))
     return model
 
