@@ -60,7 +60,8 @@ class SweepSettings:
     sampler: str = "tpe"
     grace_period: int = 3
     reduction_factor: int = 3
-    max_concurrent: int = 2
+    max_concurrent: int = 2  # trials of the whole study at a time
+    concurrent_cells: int = 0  # cells swept at the same time; 0: all of them
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2
@@ -83,6 +84,10 @@ class SweepSettings:
         for name in ("num_samples", "max_epochs", "grace_period", "max_concurrent"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.concurrent_cells < 0:
+            raise ConfigError(
+                f"concurrent_cells must be >= 0 (0: all cells at once), got {self.concurrent_cells}"
+            )
         if self.reduction_factor < 2:
             raise ConfigError(f"reduction_factor must be >= 2, got {self.reduction_factor}")
         if self.scheduler == "asha" and self.grace_period > self.max_epochs:

@@ -1,5 +1,10 @@
 """Run (or resume) a study: one Ray Tune Tuner per cell (encoder x backbone, or backbone) with
-the same space, budget, seed and scheduler."""
+the same space, budget, seed and scheduler.
+
+The cells' Tuners run at the same time (``sweep.concurrent_cells``; 0: all of them), each in its
+own driver task on the study driver's node, sharing the cluster's resources; one slots actor
+(``study.slots``) bounds the trials of the whole study to ``sweep.max_concurrent``.
+"""
 
 from __future__ import annotations
 
@@ -74,9 +79,10 @@ def _sampler(spec: StudySpec):
     return optuna.samplers.TPESampler(seed=spec.sweep.seed)
 
 
-def _search_alg(spec: StudySpec, key: str):
-    from ray.tune.search import ConcurrencyLimiter
+def _search_alg(spec: StudySpec, study_dir: Path, key: str):
     from ray.tune.search.optuna import OptunaSearch
+
+    from study.slots import StudySlotLimiter, slots_name
 
     space = SearchSpace.from_dict(spec.spaces[key])
     searcher = OptunaSearch(
@@ -85,7 +91,7 @@ def _search_alg(spec: StudySpec, key: str):
         mode=spec.sweep.mode,
         sampler=_sampler(spec),
     )
-    return ConcurrencyLimiter(searcher, max_concurrent=spec.sweep.max_concurrent)
+    return StudySlotLimiter(searcher, spec.sweep.max_concurrent, key, slots_name(study_dir))
 
 
 def _callbacks(spec: StudySpec) -> list[Any]:
@@ -131,7 +137,7 @@ def _tuner(spec: StudySpec, study_dir: Path, cell: Cell, trainable: Any):
         tune_config=tune.TuneConfig(
             metric=spec.sweep.objective,
             mode=spec.sweep.mode,
-            search_alg=_search_alg(spec, cell.key),
+            search_alg=_search_alg(spec, study_dir, cell.key),
             scheduler=_scheduler(spec),
             num_samples=spec.sweep.num_samples,
             reuse_actors=True,
@@ -282,7 +288,8 @@ def create_study(spec: StudySpec, study_dir: Path) -> StudySpec:
 
 
 def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]:
-    """Run each cell's sweep in turn: finished ones skipped, interrupted ones resumed."""
+    """Run every cell's sweep, concurrently: finished ones skipped, interrupted ones resumed."""
+    from study.slots import start_slots
 
     spec = StudySpec.load(study_dir)
     preflight(spec)
@@ -290,19 +297,97 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
         if read_outcome(study_dir, cell.key) is None:
             check_restore(study_dir, study_dir / cell.key)
     init_ray(address)
-    outcomes = []
-    shared = None  # the tuning EEG, put into the object store once for every cell
-    data: dict[str, SharedEEGData] = {}  # per backbone: its embeddings with the shared EEG
+    outcomes: dict[str, SweepOutcome] = {}
+    pending = []
     for cell in spec.cells():
         done = read_outcome(study_dir, cell.key)
-        if done is not None:
-            logger.info("[%s] sweep finished before (%d trials)", cell.key, done.trials)
+        if done is None:
+            pending.append(cell)
         else:
+            logger.info("[%s] sweep finished before (%d trials)", cell.key, done.trials)
+            outcomes[cell.key] = done
+    slots = start_slots(study_dir, spec.sweep.max_concurrent)
+    data = cells_data(spec, pending)
+    at_once = spec.sweep.concurrent_cells or len(pending)
+    if at_once <= 1 or len(pending) <= 1:
+        for cell in pending:
             logger.info("[%s] sweeping: %d trials", cell.key, spec.sweep.num_samples)
-            if cell.backbone not in data:
-                arrays = tuning_data(spec, cell.backbone)
-                shared = shared or share_eeg(arrays)
-                data[cell.backbone] = SharedEEGData.from_data(arrays, shared)
-            done = run_cell(spec, study_dir, cell, data[cell.backbone])
-        outcomes.append(done)
+            outcomes[cell.key] = run_cell(spec, study_dir, cell, data[cell.backbone])
+    else:
+        outcomes.update(_run_concurrently(spec, study_dir, pending, data, at_once))
+    _log_slot_peak(slots, spec)
+    return [outcomes[cell.key] for cell in spec.cells()]
+
+
+def cells_data(spec: StudySpec, cells: list[Cell]) -> dict[str, SharedEEGData]:
+    """Each backbone's tuning data, the EEG put into the object store once for all cells."""
+    shared = None
+    data: dict[str, SharedEEGData] = {}
+    for cell in cells:
+        if cell.backbone not in data:
+            arrays = tuning_data(spec, cell.backbone)
+            shared = shared or share_eeg(arrays)
+            data[cell.backbone] = SharedEEGData.from_data(arrays, shared)
+    return data
+
+
+def _run_concurrently(
+    spec: StudySpec,
+    study_dir: Path,
+    cells: list[Cell],
+    data: dict[str, SharedEEGData],
+    at_once: int,
+) -> dict[str, SweepOutcome]:
+    """Each cell's sweep in a driver task pinned to this node (a worker node's loss must not
+    take a cell's driver with it), at most ``at_once`` at a time; a failed cell does not stop
+    the others, and the first failure is raised once all have ended."""
+    import ray
+    from ray.exceptions import RayTaskError
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    driver = ray.remote(num_cpus=0, max_retries=0)(cell_driver).options(scheduling_strategy=here)
+    level = logging.getLogger("study").getEffectiveLevel()
+    queue, running = list(cells), {}
+    outcomes: dict[str, SweepOutcome] = {}
+    failures: list[BaseException] = []
+    logger.info(
+        "sweeping %d cells at once (%d trials each, at most %d trials in all at a time): %s",
+        min(at_once, len(cells)),
+        spec.sweep.num_samples,
+        spec.sweep.max_concurrent,
+        ", ".join(c.key for c in cells),
+    )
+    while queue or running:
+        while queue and len(running) < at_once:
+            cell = queue.pop(0)
+            running[driver.remote(study_dir, cell.key, data[cell.backbone], level)] = cell
+        (ready,), _ = ray.wait(list(running), num_returns=1)
+        cell = running.pop(ready)
+        try:
+            outcomes[cell.key] = ray.get(ready)
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, Exception) else exc
+            logger.error("[%s] sweep failed: %s", cell.key, str(cause).splitlines()[0])
+            failures.append(cause)
+    if failures:
+        raise failures[0]
     return outcomes
+
+
+def cell_driver(study_dir: Path, key: str, data: SharedEEGData, level: int) -> SweepOutcome:
+    """One cell's sweep, run as a Ray task (the study driver's log level on its stderr)."""
+    from study.cli import logging_to_stderr
+
+    with logging_to_stderr(level):
+        spec = StudySpec.load(study_dir)
+        cell = spec.cell(key)
+        logger.info("[%s] sweeping: %d trials", key, spec.sweep.num_samples)
+        return run_cell(spec, study_dir, cell, data)
+
+
+def _log_slot_peak(slots: Any, spec: StudySpec) -> None:
+    import ray
+
+    _, peak = ray.get(slots.usage.remote())
+    logger.info("at most %d trials ran at once (bound %d)", peak, spec.sweep.max_concurrent)

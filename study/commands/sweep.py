@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study.arguments import (
+    MAX_CONCURRENT,
     MAX_EPOCHS,
     MAX_TRIALS,
     RESOURCE_LIMITS,
@@ -65,7 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial may stop")
     parser.add_argument("--reduction-factor", type=int, help="ASHA: keep 1/factor per rung")
     parser.add_argument("--objective", choices=("val_top1", "val_loss"), help="what to optimise")
-    parser.add_argument("--max-concurrent", type=int, help="trials running at once")
+    parser.add_argument(
+        "--max-concurrent", type=int, help="trials running at once, over all cells of the study"
+    )
+    parser.add_argument(
+        "--concurrent-cells",
+        type=int,
+        help="cells (Tuners) swept at the same time (default 0: all; 1: one after another)",
+    )
     parser.add_argument("--cpus-per-trial", type=float, help="CPUs per trial")
     parser.add_argument("--gpus-per-trial", type=float, help="GPUs per trial (0.25: 4 share one)")
     parser.add_argument("--max-failures", type=int, help="retries of a crashed trial")
@@ -91,6 +99,7 @@ FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     "reduction_factor": ("sweep", "reduction_factor", int),
     "objective": ("sweep", "objective", str),
     "max_concurrent": ("sweep", "max_concurrent", int),
+    "concurrent_cells": ("sweep", "concurrent_cells", int),
     "cpus_per_trial": ("sweep", "cpus_per_trial", float),
     "gpus_per_trial": ("sweep", "gpus_per_trial", float),
     "max_failures": ("sweep", "max_failures", int),
@@ -109,6 +118,7 @@ FLAG_LIMITS: dict[str, tuple[float, float]] = {
     "grace_period": (1, MAX_EPOCHS),
     "reduction_factor": (2, 1000),
     "max_failures": (0, 1000),
+    "concurrent_cells": (0, MAX_CONCURRENT),
     "seed": (0, SEED_HIGH),
     **RESOURCE_LIMITS,
 }

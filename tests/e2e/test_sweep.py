@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -105,11 +106,19 @@ def test_backbones_share_one_copy_of_the_tuning_eeg(ray_session: None, twin: Pat
 
 
 def test_tiny_sweep_with_asha_runs_every_backbone(
-    ray_session: None, twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ray_session: None,
+    twin: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     directory = tmp_path / "tiny"
-    create_study(tiny_spec(twin, num_samples=3, max_epochs=2), directory)
-    outcomes = run_study(directory)
+    # half a CPU per trial: Ray would run 4 at once; the study's bound is 2 over both cells
+    create_study(tiny_spec(twin, num_samples=3, max_epochs=2, cpus_per_trial=0.5), directory)
+    with caplog.at_level("INFO", logger="study"):
+        outcomes = run_study(directory)
+    assert "sweeping 2 cells at once" in caplog.text
+    assert re.search(r"at most [12] trials ran at once \(bound 2\)", caplog.text)
     assert [o.backbone for o in outcomes] == BACKBONES
     proposals = []
     for outcome in outcomes:
@@ -229,7 +238,10 @@ def test_failed_trials_are_reported_and_do_not_sink_the_study(
 
     monkeypatch.setattr(ray_trainable, "make_trainable", crashing_for_synclr)
     directory = tmp_path / "f"
-    create_study(tiny_spec(twin, name="f", num_samples=1, max_epochs=1, max_failures=1), directory)
+    # one cell after the other, in this process: the patched make_trainable is seen
+    spec = tiny_spec(twin, name="f", num_samples=1, max_epochs=1, max_failures=1)
+    spec.sweep.concurrent_cells = 1
+    create_study(spec, directory)
     failed, fine = run_study(directory)
     assert (failed.trials, failed.errors, failed.best_value) == (1, 1, None)
     assert (fine.trials, fine.errors) == (1, 0) and fine.best_value is not None

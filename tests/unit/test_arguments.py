@@ -32,6 +32,7 @@ HOSTILE = [
     ("sweep", "--grace-period", ["0", HUGE]),
     ("sweep", "--reduction-factor", ["1", "0", HUGE]),
     ("sweep", "--max-concurrent", ["0", HUGE]),
+    ("sweep", "--concurrent-cells", ["-1", HUGE]),
     ("sweep", "--max-failures", ["-1", HUGE]),
     ("sweep", "--seed", ["-1", str(2**32), GIANT]),
     ("sweep", "--cpus-per-trial", ["0", "-1", "nan", "inf", "1e300"]),
