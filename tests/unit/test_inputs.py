@@ -156,20 +156,24 @@ def test_decimate_is_mne_fft_resampling_of_the_cropped_window(factor: int, windo
     spec = InputSpec(tmin=window[0], tmax=window[1], decimate=factor)
     applied = resolve_inputs(spec, OSF_CHANNELS, TIMES_100, 100.0)
     crop = x[..., applied.time_idx]
-    expected = mne.filter.resample(crop, down=factor, axis=-1, verbose=False).astype(np.float32)
+    expected = mne.filter.resample(crop, down=factor, axis=-1, verbose=False)
     out = apply_inputs(x, applied)
     assert out.dtype == np.float32 and out.shape[-1] == len(applied.times)
-    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out, expected.astype(np.float32), rtol=1e-6, atol=1e-6)
     assert applied.sfreq == 100.0 / factor
     np.testing.assert_allclose(np.diff(applied.times), factor / 100.0)
     assert applied.times[0] == TIMES_100[applied.time_idx.start]
 
 
-def test_decimate_keeps_a_slow_signal_up_to_the_epoch_edges() -> None:
+def test_decimate_keeps_slow_signals_to_the_edges_and_removes_fast_ones() -> None:
     sine = np.sin(2 * np.pi * 3.0 * TIMES_100 + 0.3)  # well below the new 25 Hz Nyquist
     applied = resolve_inputs(InputSpec(decimate=2), ["Oz"], TIMES_100, 100.0)
     out = apply_inputs(sine[None, :], applied)[0]
-    np.testing.assert_allclose(out, sine[::2], atol=0.01)  # edges included: no wrap-around
+    np.testing.assert_allclose(out[3:-3], sine[::2][3:-3], atol=0.005)
+    np.testing.assert_allclose(out, sine[::2], atol=0.05)  # edges too: no wrap-around
+    fast = np.sin(2 * np.pi * 40.0 * TIMES_100)  # above it: removed, not aliased to 10 Hz
+    assert np.abs(apply_inputs(fast[None, :], applied)[0, 5:-5]).max() < 0.01
+    assert np.abs(fast[::2]).max() > 0.9  # what plain subsampling would keep
 
 
 @pytest.mark.parametrize(
@@ -179,7 +183,7 @@ def test_decimate_keeps_a_slow_signal_up_to_the_epoch_edges() -> None:
         (InputSpec(tmax=0.8), r"tmax: 0.8 s is outside the epoch"),
         (InputSpec(tmin=0.001, tmax=0.009), r"window 0.001..0.009 s holds no sample"),
         (InputSpec(tmin=0.0, tmax=0.02, decimate=3), r"decimate: 3 leaves 1 sample\(s\) of the 3"),
-        (InputSpec(decimate=67), r"decimate: 67 leaves 1 sample\(s\) of the 100"),
+        (InputSpec(decimate=100), r"decimate: 100 leaves 1 sample\(s\) of the 100"),
         (InputSpec(repetitions=5), r"repetitions: k=5 exceeds the 4 repetitions"),
     ],
 )

@@ -38,8 +38,8 @@ LIST_SEPARATOR = "+"
 PART_SEPARATOR = "/"
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 RESERVED = set(f"{LIST_SEPARATOR}{PART_SEPARATOR},:= ")
-CHUNK_ROWS = 1 << 16  # rows (channels x leading axes) resampled at a time, as float64
-RESAMPLING = "mne.filter.resample (FFT, MNE's default reflect-limited padding)"
+CHUNK_ROWS = 1 << 14  # rows (channels x leading axes) resampled at a time, as float64
+RESAMPLING = "mne.filter.resample (FFT, MNE's default padding), applied as its matrix"
 
 
 def _is_int(value: Any) -> bool:
@@ -309,8 +309,8 @@ def _window(spec: InputSpec, times: np.ndarray, sfreq: float) -> slice:
 
 
 def resampled_length(n: int, factor: int) -> int:
-    """Samples left of ``n`` by resampling down by ``factor`` (MNE's rounding)."""
-    return n if factor == 1 else int(round(n / factor))
+    """Samples left of ``n`` by resampling down by ``factor`` (MNE's rounding of n / factor)."""
+    return n if factor == 1 else max(int(round(n * (1.0 / factor))), 1)
 
 
 def apply_inputs(array: np.ndarray, applied: AppliedInputs) -> np.ndarray:
@@ -326,12 +326,20 @@ def apply_inputs(array: np.ndarray, applied: AppliedInputs) -> np.ndarray:
 
 
 def _resample(array: np.ndarray, factor: int) -> np.ndarray:
-    """FFT resampling down by ``factor`` along the last axis, in float64 chunks of rows."""
+    """FFT resampling down by ``factor`` along the last axis (docs/inputs.md).
+
+    ``mne.filter.resample`` is linear in its input, so it is applied as its matrix: MNE run once
+    on the n unit impulses, then one float64 product per chunk of rows (MNE itself transforms
+    one row at a time). Output sample j is at the time of input sample j * factor.
+    """
     from mne.filter import resample
 
-    rows = array.reshape(-1, array.shape[-1])
-    out = np.empty((len(rows), resampled_length(array.shape[-1], factor)), dtype=np.float32)
+    n = array.shape[-1]
+    operator = resample(np.eye(n), down=factor, axis=-1, verbose=False)  # (n, n_out)
+    rows = array.reshape(-1, n)
+    out = np.empty((len(rows), operator.shape[1]), dtype=np.float32)
     for start in range(0, len(rows), CHUNK_ROWS):
-        chunk = np.asarray(rows[start : start + CHUNK_ROWS], dtype=np.float64)
-        out[start : start + CHUNK_ROWS] = resample(chunk, down=factor, axis=-1, verbose=False)
+        out[start : start + CHUNK_ROWS] = (
+            np.asarray(rows[start : start + CHUNK_ROWS], np.float64) @ operator
+        )
     return out.reshape(*array.shape[:-1], out.shape[-1])
