@@ -19,6 +19,7 @@ from trainables.analysis.rsa import (
     RsaSettings,
     make_windows,
     noise_ceiling,
+    rank_rdms,
     rdms,
     spearman,
 )
@@ -56,8 +57,12 @@ def test_spearman_matches_scipy_with_ties() -> None:
     rng = np.random.default_rng(1)
     model = rng.integers(0, 5, 30).astype(float)  # many ties
     data = rng.standard_normal((4, 30))
+    data[1, :10] = data[1, 10:20]  # one data row with ties too
     expected = [spearmanr(model, row).statistic for row in data]
     np.testing.assert_allclose(spearman(model, data), expected, atol=1e-12)
+    np.testing.assert_array_equal(rank_rdms(data), rankdata(data, axis=-1))
+    many_ties = rng.integers(0, 6, (5, 3, 40)).astype(float)
+    np.testing.assert_array_equal(rank_rdms(many_ties), rankdata(many_ties, axis=-1))
 
 
 def test_windows_in_samples() -> None:
@@ -128,14 +133,14 @@ def test_upper_bound_is_the_best_any_model_can_reach() -> None:
     rng = np.random.default_rng(2)
     shared = rng.standard_normal(45)
     subjects = shared + rng.standard_normal((5, 1, 45))
-    ceiling = noise_ceiling(subjects)
+    ceiling = noise_ceiling(rank_rdms(subjects))
     best = np.mean(rankdata(subjects[:, 0], axis=-1), axis=0)  # mean ranks: the best model
     models = [shared, best, *rng.standard_normal((200, 45)) + shared]
     scores = [spearman(m, subjects[:, 0]).mean() for m in models]
     assert max(scores) <= ceiling.upper[0] + 1e-12
     assert scores[1] > ceiling.upper[0] - 0.05 and scores[1] > scores[0]
     assert ceiling.lower[0] < ceiling.upper[0]
-    assert noise_ceiling(subjects[:1]) is None
+    assert noise_ceiling(rank_rdms(subjects[:1])) is None
 
 
 def test_report_section_uses_only_cached_eeg(

@@ -18,8 +18,10 @@ from trainables.analysis.rsa import (
     eeg_rdms,
     make_windows,
     noise_ceiling,
+    rank_rdms,
     rdms,
-    spearman,
+    standard_ranks,
+    standardise,
 )
 from trainables.common.errors import ConfigError, DataError
 from trainables.embedding.store import load_store
@@ -134,28 +136,41 @@ def load_rsa_inputs(
 
 
 def compute_rsa(inputs: RsaInputs, settings: RsaSettings) -> RsaResult:
-    """RSA of every backbone with every subject's EEG per window, and the noise ceiling."""
+    """RSA of every backbone with every subject's EEG per window, and the noise ceiling.
+
+    Each subject's EEG RDMs are ranked once and kept as float32 ranks (exact: whole and half
+    numbers below 2**24), shared by every backbone and the ceiling.
+    """
     ref = inputs.reference
     windows = make_windows(ref.times, ref.sfreq, settings)
+    names = list(inputs.embeddings)
+    models = np.stack([_model_ranks(inputs, name, settings) for name in names])
     subjects = list(inputs.eeg)
-    eeg = np.stack([_eeg_rdms(inputs.eeg[s], windows, settings) for s in subjects])
-    rsa = {}
-    for name, embeddings in inputs.embeddings.items():
-        model = rdms(embeddings, settings.image_distance)
-        if not np.isfinite(model).all():
-            raise DataError(
-                f"{inputs.layout.embeddings_dir / name}: {settings.image_distance} distance is "
-                f"undefined for some test embeddings (constant or all-zero rows)"
-            )
-        rsa[name] = spearman(model, eeg)
+    rsa = np.empty((len(names), len(subjects), len(windows)))
+    subject_ranks = []
+    for i, subject in enumerate(subjects):
+        ranks = rank_rdms(_eeg_rdms(inputs.eeg[subject], windows, settings))
+        rsa[:, i] = models @ standardise(ranks).T / ranks.shape[-1]
+        subject_ranks.append(ranks.astype(np.float32))
     return RsaResult(
         settings=settings,
         windows=windows,
         subjects=subjects,
-        rsa=rsa,
-        ceiling=noise_ceiling(eeg),
+        rsa=dict(zip(names, rsa, strict=True)),
+        ceiling=noise_ceiling(subject_ranks),
         facts=_facts(inputs),
     )
+
+
+def _model_ranks(inputs: RsaInputs, name: str, settings: RsaSettings) -> np.ndarray:
+    """Standardised ranks of ``name``'s image RDM."""
+    model = rdms(inputs.embeddings[name], settings.image_distance)
+    if not np.isfinite(model).all():
+        raise DataError(
+            f"{inputs.layout.embeddings_dir / name}: {settings.image_distance} distance is "
+            f"undefined for some test embeddings (constant or all-zero rows)"
+        )
+    return standard_ranks(model)
 
 
 def run_rsa(
