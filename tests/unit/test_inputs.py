@@ -52,7 +52,7 @@ GROUPS_63 = {
     "all": " ".join(NICE_CHANNELS),
 }
 FAST = TrainConfig(
-    epochs=4, batch_size=32, warmup_encoder=1, warmup_projector=1, latent_dim=16, checkpoint_every=2
+    epochs=3, batch_size=32, warmup_encoder=1, warmup_projector=1, latent_dim=16, checkpoint_every=2
 )
 
 
@@ -381,6 +381,8 @@ def test_default_inputs_load_todays_arrays_and_protocol(layout) -> None:
     for name in ("train", "val", "test"):
         a, b = getattr(today, name).eeg, getattr(spec, name).eeg
         assert a.tobytes() == b.tobytes() and a.shape == b.shape
+    test_mean = _prepared(layout, 1, "test").mean
+    assert today.test.eeg[0].tobytes() == np.asarray(test_mean, dtype=np.float32).tobytes()
     assert today.protocol == spec.protocol and today.train_repetitions is None
     assert today.train.repetitions is None
     assert today.protocol["inputs"] == {
