@@ -42,6 +42,10 @@ CHUNK_ROWS = 1 << 14  # rows (channels x leading axes) resampled at a time, as f
 RESAMPLING = "mne.filter.resample (FFT, MNE's default padding), applied as its matrix"
 
 
+class InvalidInputs(ConfigError, ValueError):
+    """A bad setting: a ConfigError, and a ValueError so pydantic reports where it sits."""
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -66,23 +70,23 @@ class InputSpec:
         if isinstance(channels, tuple | list):
             channels = list(channels)
             if not channels or not all(isinstance(c, str) and c for c in channels):
-                raise ConfigError(f"channels must be a group or channel names, got {channels}")
+                raise InvalidInputs(f"channels must be a group or channel names, got {channels}")
             odd = [c for c in channels if RESERVED & set(c)]
             if odd:
-                raise ConfigError(
+                raise InvalidInputs(
                     f"channel name {odd[0]!r} holds one of {''.join(sorted(RESERVED))!r}"
                 )
             groups = [c for c in channels if c in CHANNEL_GROUPS]
             if groups:
-                raise ConfigError(
+                raise InvalidInputs(
                     f"channels: {groups[0]!r} is a group name, not a channel (channels:{groups[0]})"
                 )
             twice = sorted({c for c in channels if channels.count(c) > 1})
             if twice:
-                raise ConfigError(f"channels lists {', '.join(twice)} more than once")
+                raise InvalidInputs(f"channels lists {', '.join(twice)} more than once")
             object.__setattr__(self, "channels", channels)
         elif channels not in CHANNEL_GROUPS:
-            raise ConfigError(
+            raise InvalidInputs(
                 f"channels: unknown group {channels!r} (groups: {', '.join(CHANNEL_GROUPS)}; "
                 f"or channel names joined by '{LIST_SEPARATOR}')"
             )
@@ -90,15 +94,15 @@ class InputSpec:
             value = getattr(self, name)
             if value is not None:
                 if not _is_number(value):
-                    raise ConfigError(f"{name} must be a finite number of seconds, got {value!r}")
+                    raise InvalidInputs(f"{name} must be a finite number of seconds, got {value!r}")
                 object.__setattr__(self, name, float(value))
         if self.tmin is not None and self.tmax is not None and self.tmin >= self.tmax:
-            raise ConfigError(f"tmin ({self.tmin:g} s) must be below tmax ({self.tmax:g} s)")
+            raise InvalidInputs(f"tmin ({self.tmin:g} s) must be below tmax ({self.tmax:g} s)")
         if not _is_int(self.decimate) or self.decimate < 1:
-            raise ConfigError(f"decimate must be an integer >= 1, got {self.decimate!r}")
+            raise InvalidInputs(f"decimate must be an integer >= 1, got {self.decimate!r}")
         reps = self.repetitions
         if not (reps == AVERAGE or (_is_int(reps) and reps >= 1)):
-            raise ConfigError(f"repetitions must be {REPETITION_MODES}, got {reps!r}")
+            raise InvalidInputs(f"repetitions must be {REPETITION_MODES}, got {reps!r}")
 
     @property
     def train_repetitions(self) -> int | None:
