@@ -14,7 +14,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reports.importance import EVALUATOR  # noqa: E402
 from reports.tables import (  # noqa: E402
-    encoder_axis,
+    grid_axis,
+    row_label,
     run_values,
     runs_of,
     split_similarities,
@@ -55,9 +56,10 @@ def _pair_order(cells: list[str]) -> list[str]:
 
 
 def plot_encoder_grid(final: FinalResults, path: Path) -> Path | None:
-    """Grouped bars: encoders on the x axis, one bar per backbone (aligned orange, unaligned
-    blue; mean +- std over runs), one dot per subject; None without an encoders axis."""
-    grid = encoder_axis(final)
+    """Grouped bars: encoders (and input variants) on the x axis, one bar per backbone (aligned
+    orange, unaligned blue; mean +- std over runs), one dot per subject; None without such an
+    axis."""
+    grid = grid_axis(final)
     if not grid:
         return None
     backbones = _pair_order(list(dict.fromkeys(b for cells in grid.values() for b in cells)))
@@ -83,11 +85,11 @@ def plot_encoder_grid(final: FinalResults, path: Path) -> Path | None:
                 jitter = rng.uniform(-width / 4, width / 4, size=len(points))
                 ax.scatter(x + jitter, points, s=10, color="black", zorder=3)
         ax.set_title(f"top-{k}")
-        ax.set_xticks(np.arange(len(grid)), list(grid))
+        ax.set_xticks(np.arange(len(grid)), [row_label(row) for row in grid])
         ax.set_ylim(0, 1)
     np.atleast_1d(axes)[0].set_ylabel("test accuracy (bars: mean +- std; dots: subjects)")
     np.atleast_1d(axes)[-1].legend(fontsize="small")
-    fig.suptitle(f"Aligned vs unaligned image backbones per EEG encoder ({final.protocol})")
+    fig.suptitle(f"Aligned vs unaligned image backbones per grid row ({final.protocol})")
     return _save(fig, path)
 
 

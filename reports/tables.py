@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reports.stats import WILCOXON_MIN_N, paired_difference
-from study.results import BestTrial, FinalResults, FinalRun, StudyResults, split_cell_key
+from study.results import (
+    BestTrial,
+    FinalResults,
+    FinalRun,
+    StudyResults,
+    cell_key,
+    parse_cell_key,
+    unaligned_base,
+)
 from trainables.models.ranking import TOP_KS, top_k_hits
 
 if TYPE_CHECKING:
     from reports.importance import Importances
 
-ALIGNED_PREFIX = "aligned_"
 PCT = "{:.1%}"
 DIFF = "{:+.1%}"
 
@@ -174,36 +181,49 @@ def _chance(runs: list[FinalRun], k: int) -> float | None:
     return known[0] if known else None
 
 
-def encoder_axis(final: FinalResults) -> dict[str, dict[str, str]]:
-    """Encoder -> backbone -> cell, for the final's cells that name an encoder ({}: none do)."""
-    grid: dict[str, dict[str, str]] = {}
+def grid_axis(final: FinalResults) -> dict[tuple[str | None, str | None], dict[str, str]]:
+    """(encoder, input variant) -> backbone -> cell, for the final's cells that name an encoder
+    or an input variant ({}: none do - a study with the backbones axis alone)."""
+    grid: dict[tuple[str | None, str | None], dict[str, str]] = {}
     for cell in final.cells:
-        encoder, backbone = split_cell_key(cell)
-        if encoder is not None:
-            grid.setdefault(encoder, {})[backbone] = cell
+        encoder, backbone, inputs = parse_cell_key(cell)
+        if encoder is not None or inputs is not None:
+            grid.setdefault((encoder, inputs), {})[backbone] = cell
     return grid
 
 
+def row_label(row: tuple[str | None, str | None]) -> str:
+    """``encoder``, ``encoder@inputs`` or ``@inputs``: a grid row's name in figures."""
+    encoder, inputs = row
+    return (encoder or "") + ("" if inputs is None else f"@{inputs}")
+
+
 def encoder_grid_table(final: FinalResults) -> Table:
-    """The main comparison: test top-k, encoders as rows and backbones as columns."""
-    grid = encoder_axis(final)
+    """The main comparison: test top-k, encoders (and input variants) as rows and backbones as
+    columns."""
+    grid = grid_axis(final)
     backbones = list(dict.fromkeys(b for cells in grid.values() for b in cells))
+    with_encoders = any(encoder is not None for encoder, _ in grid)
+    with_inputs = any(inputs is not None for _, inputs in grid)
+    labels = ["encoder"] * with_encoders + ["inputs"] * with_inputs
     rows = []
-    for encoder, cells in grid.items():
+    for (encoder, inputs), cells in grid.items():
+        names = [encoder] * with_encoders + [inputs] * with_inputs
         for k in TOP_KS:
-            row: list[Any] = [encoder, f"test_top{k}"]
+            row: list[Any] = [*names, f"test_top{k}"]
             for backbone in backbones:
                 values = run_values(runs_of(final, cells[backbone]), f"test_top{k}")
                 row.append(_mean_std(values) if backbone in cells else None)
             rows.append(row)
+    axes = " and ".join(["EEG encoder"] * with_encoders + ["input variant"] * with_inputs)
     return Table(
         key="encoder_grid",
-        title=f"Test accuracy by EEG encoder and image backbone ({final.protocol})",
-        columns=["encoder", "metric", *backbones],
+        title=f"Test accuracy by {axes} and image backbone ({final.protocol})",
+        columns=[*labels, "metric", *backbones],
         rows=rows,
         notes=[
             "Each cell: mean +- sample std (ddof=1) over all runs (subjects x seeds), in %; "
-            "every encoder x backbone cell was tuned with the same budget, seeds and scheduler.",
+            "every cell of the grid was tuned with the same budget, seeds and scheduler.",
         ],
     )
 
@@ -232,13 +252,12 @@ def per_subject_table(final: FinalResults) -> Table:
 
 
 def unaligned_twin(cell: str) -> str | None:
-    """The cell of ``cell``'s unaligned base backbone with the same encoder (``aligned_X`` ->
-    ``X``, ``E+aligned_X`` -> ``E+X``); None when ``cell``'s backbone is not an aligned one."""
-    encoder, backbone = split_cell_key(cell)
-    if not backbone.startswith(ALIGNED_PREFIX):
-        return None
-    base = backbone.removeprefix(ALIGNED_PREFIX)
-    return base if encoder is None else cell.removesuffix(backbone) + base
+    """The cell of ``cell``'s unaligned base backbone with the same encoder and input variant
+    (``aligned_X`` -> ``X``, ``B+transform`` -> ``B``, ``E+aligned_X@i`` -> ``E+X@i``); None
+    when ``cell``'s backbone is not an aligned one."""
+    encoder, backbone, inputs = parse_cell_key(cell)
+    base = unaligned_base(backbone)
+    return None if base is None else cell_key(encoder, base, inputs)
 
 
 def aligned_pairs(cells: list[str]) -> list[tuple[str, str]]:
@@ -331,7 +350,7 @@ def build_tables(results: StudyResults, best: list[BestTrial]) -> list[Table]:
     final = results.final
     if final is not None and final.complete_runs:
         tables += [final_summary_table(final), per_subject_table(final)]
-        if encoder_axis(final):
+        if grid_axis(final):
             tables.append(encoder_grid_table(final))
         if aligned_pairs(final.cells):
             tables.append(paired_table(final))

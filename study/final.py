@@ -27,10 +27,11 @@ from study.results import (
     load_final,
     read_trials,
 )
-from study.spec import SPEC_FILE, DataSettings, StudySpec, split_cell_key
+from study.spec import SPEC_FILE, DataSettings, StudySpec, parse_cell_key, split_cell_key
 from study.trust import check_restore
 from trainables.common.atomic import atomic_write
 from trainables.common.errors import ConfigError, DataError
+from trainables.things_eeg2.inputs import DEFAULT_TEXT, InputSpec
 from trainables.things_eeg2.layout import DataLayout, find_layout
 from trainables.things_eeg2.loader import load_run_data
 from trainables.things_eeg2.protocols import PROTOCOLS, train_subjects
@@ -125,14 +126,20 @@ def with_epochs(configs: dict[str, dict[str, Any]], epochs: int) -> dict[str, di
 
 
 def final_runs(
-    configs: dict[str, dict[str, Any]], subjects: Sequence[int], seeds: Sequence[int], protocol: str
+    configs: dict[str, dict[str, Any]],
+    subjects: Sequence[int],
+    seeds: Sequence[int],
+    protocol: str,
+    inputs: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One trial config per cell x tested subject x seed: TrainConfig fields + run keys."""
+    """One trial config per cell x tested subject x seed: TrainConfig fields + run keys
+    (``inputs``: each cell's input settings as text; default: the whole EEG)."""
     return [
         {
             **TrainConfig.from_dict({**config, "seed": seed}).to_flat_dict(),
             "cell": key,
             "backbone": split_cell_key(key)[1],
+            "inputs": (inputs or {}).get(key, DEFAULT_TEXT),
             "subject": subject,
             "protocol": protocol,
         }
@@ -288,7 +295,8 @@ def run_final(
     seed_list = _seed_list(seeds)
     for subject in subjects:
         train_subjects(protocol, subject, subjects)
-    runs = final_runs(configs, subjects, seed_list, protocol)
+    inputs = {key: cell_inputs(spec, key).to_text() for key in configs}
+    runs = final_runs(configs, subjects, seed_list, protocol, inputs)
     final_dir = study_dir / FINAL_DIR
     settings = {"protocol": protocol, "seeds": seed_list, "subjects": subjects, "configs": configs}
     spec_path = final_dir / FINAL_SPEC
@@ -298,10 +306,19 @@ def run_final(
     else:  # the preflight: stores and the first run's data load before anything is saved
         _check_stores(layout, configs)
         cache_dir = Path(spec.data.cache_dir) if spec.data.cache_dir else None
-        first = split_cell_key(next(iter(configs)))[1]
-        data = load_run_data(layout, first, subjects[0], protocol, subjects, cache_dir)
+        first = next(iter(configs))
+        data = load_run_data(
+            layout,
+            split_cell_key(first)[1],
+            subjects[0],
+            protocol,
+            subjects,
+            cache_dir,
+            inputs=cell_inputs(spec, first),
+        )
         document = {
             **settings,
+            "inputs": inputs,
             "data": {**data.protocol, "root": str(root)},
             "source": source or {"configs": "passed to run_final"},
             "provenance": provenance(),
@@ -329,6 +346,18 @@ def run_final(
     tuner = _tuner(final_dir, runs, trainable, max_concurrent or 0)
     fit_checked(tuner, final_dir / FINAL_RUNS, len(runs))
     return load_final(final_dir).runs
+
+
+def cell_inputs(spec: StudySpec, key: str) -> InputSpec:
+    """What the cell ``key`` reads of the EEG: its variant of the study's inputs axis, or the
+    study's data.inputs for a key without one."""
+    variant = parse_cell_key(key)[2]
+    if variant is None:
+        return spec.data.inputs
+    if variant not in spec.inputs:
+        known = ", ".join(spec.inputs) or "none"
+        raise ConfigError(f"{key}: study '{spec.name}' has no input variant {variant!r} ({known})")
+    return spec.inputs[variant]
 
 
 def _cell_config(key: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import yaml
 from trainables.common.atomic import atomic_write
 from trainables.common.errors import ConfigError
 from trainables.common.validation import STRICT, validated
+from trainables.things_eeg2.inputs import VARIANT_NAME, InputSpec
 
 SPEC_FILE = "study.yaml"
 OBJECTIVES = {"val_top1": "max", "val_loss": "min"}
@@ -19,11 +20,13 @@ SAMPLERS = ("tpe", "random")
 VAL_KINDS = ("concepts", "images")
 SEED_LIMIT = 2**32  # numpy's and Optuna's samplers take seeds in [0, 2**32)
 CELL_SEPARATOR = "+"
+INPUTS_SEPARATOR = "@"
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One comparison cell of a study: an EEG encoder with an image backbone.
+    """One comparison cell of a study: an EEG encoder with an image backbone (and an input
+    variant, in a study with an inputs axis).
 
     Each cell has its own Tuner (same budget, seeds and scheduler as every other cell), folder
     ``<study>/<key>``, resolved search space and best configuration. A study without an encoders
@@ -34,19 +37,36 @@ class Cell:
     key: str
     encoder: str | None
     backbone: str
+    inputs: str | None = None
 
 
-def cell_key(encoder: str | None, backbone: str) -> str:
-    """``<encoder>+<backbone>``; the backbone alone for a study without an encoders axis."""
-    return backbone if encoder is None else f"{encoder}{CELL_SEPARATOR}{backbone}"
+def cell_key(encoder: str | None, backbone: str, inputs: str | None = None) -> str:
+    """``[<encoder>+]<backbone>[@<inputs>]``: the parts a study's axes give its cells."""
+    key = backbone if encoder is None else f"{encoder}{CELL_SEPARATOR}{backbone}"
+    return key if inputs is None else f"{key}{INPUTS_SEPARATOR}{inputs}"
 
 
 def split_cell_key(key: str) -> tuple[str | None, str]:
     """``(encoder, backbone)`` of a cell key (encoder None: a key without an encoder part)."""
+    encoder, backbone, _ = parse_cell_key(key)
+    return encoder, backbone
+
+
+def parse_cell_key(key: str) -> tuple[str | None, str, str | None]:
+    """``(encoder, backbone, inputs)`` of a cell key; None for the parts it does not have.
+
+    The encoder is the part before the first ``+`` only when it names a registered encoder
+    (backbones may contain ``+``: a transform), the inputs variant the part after ``@``.
+    """
     from trainables.models.settings import ENCODER_NAMES
 
-    encoder, sep, backbone = key.partition(CELL_SEPARATOR)
-    return (encoder, backbone) if sep and encoder in ENCODER_NAMES and backbone else (None, key)
+    rest, at, inputs = key.rpartition(INPUTS_SEPARATOR)
+    if not (at and rest and VARIANT_NAME.match(inputs)):
+        rest, inputs = key, ""
+    encoder, sep, backbone = rest.partition(CELL_SEPARATOR)
+    if not (sep and encoder in ENCODER_NAMES and backbone):
+        encoder, backbone = None, rest
+    return encoder, backbone, inputs or None
 
 
 @dataclass
@@ -121,6 +141,7 @@ class DataSettings:
     val_seed: int = 0
     val_count: int | None = None
     cache_dir: str | None = None
+    inputs: InputSpec = field(default_factory=InputSpec)  # every cell's, without an inputs axis
 
     def validate(self) -> None:
         if not self.root:
@@ -162,6 +183,8 @@ class DataProtocol:
     train_repetitions_averaged: int
     validation: ValidationFacts
     synthetic: dict[str, Any] | None = None
+    # what each input variant (key "" without an inputs axis) reads of that EEG
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,6 +195,7 @@ class StudySpec:
     name: str
     backbones: list[str]
     encoders: list[str] = field(default_factory=list)  # empty: no encoders axis (train.model)
+    inputs: dict[str, InputSpec] = field(default_factory=dict)  # empty: no inputs axis
     data: DataSettings = field(default_factory=DataSettings)
     sweep: SweepSettings = field(default_factory=SweepSettings)
     space: str = "seed"
@@ -189,6 +213,7 @@ class StudySpec:
         if len(set(self.backbones)) != len(self.backbones):
             raise ConfigError(f"backbones listed twice: {self.backbones}")
         self._validate_encoders()
+        self._validate_inputs()
         self.data.validate()
         self.sweep.validate()
         self._validate_spaces()
@@ -203,16 +228,32 @@ class StudySpec:
             raise ConfigError(
                 f"unknown encoder(s) {', '.join(unknown)}; choose from {', '.join(ENCODER_NAMES)}"
             )
-        separated = [b for b in self.backbones if CELL_SEPARATOR in b]
-        if self.encoders and separated:
+        ambiguous = [b for b in self.backbones if b.partition(CELL_SEPARATOR)[0] in ENCODER_NAMES]
+        if ambiguous:
             raise ConfigError(
-                f"backbone name(s) {separated} contain {CELL_SEPARATOR!r}, which separates an "
-                "encoder from a backbone in a cell's name"
+                f"backbone name(s) {ambiguous} start with an encoder's name and "
+                f"{CELL_SEPARATOR!r}, which a cell's name reads as an encoder and a backbone"
             )
         if self.encoders and "model" in self.train:
             raise ConfigError(
                 "train.model and encoders both choose the encoder; give one of them (encoders "
                 "makes each encoder a cell of the comparison)"
+            )
+
+    def _validate_inputs(self) -> None:
+        bad = [name for name in self.inputs if not VARIANT_NAME.match(name)]
+        if bad:
+            raise ConfigError(f"input variant name(s) {bad}: use letters, digits, '_' and '-' only")
+        if self.inputs and not self.data.inputs.is_default():
+            raise ConfigError(
+                "data.inputs and an inputs axis both set the input; give the settings in each "
+                "variant of inputs instead"
+            )
+        marked = [b for b in self.backbones if INPUTS_SEPARATOR in b]
+        if marked:
+            raise ConfigError(
+                f"backbone name(s) {marked} contain {INPUTS_SEPARATOR!r}, which separates the "
+                "input variant in a cell's name"
             )
 
     def _validate_spaces(self) -> None:
@@ -226,10 +267,19 @@ class StudySpec:
                 raise ConfigError(f"spaces.{key}: {exc}") from None
 
     def cells(self) -> list[Cell]:
-        """The comparison cells, encoders-major (every backbone of the first encoder first)."""
-        if not self.encoders:
-            return [Cell(b, None, b) for b in self.backbones]
-        return [Cell(cell_key(e, b), e, b) for e in self.encoders for b in self.backbones]
+        """The comparison cells: encoders-major, then input variants, then backbones."""
+        encoders: list[str | None] = list(self.encoders) or [None]
+        variants: list[str | None] = list(self.inputs) or [None]
+        return [
+            Cell(cell_key(e, b, i), e, b, i)
+            for e in encoders
+            for i in variants
+            for b in self.backbones
+        ]
+
+    def inputs_of(self, cell: Cell) -> InputSpec:
+        """What ``cell`` reads of the EEG: its variant's settings, or the study's data.inputs."""
+        return self.data.inputs if cell.inputs is None else self.inputs[cell.inputs]
 
     def cell(self, key: str) -> Cell:
         """The cell stored under ``key``; an unknown key is a ConfigError listing the cells."""

@@ -29,6 +29,7 @@ from study.trust import check_restore
 from trainables.common.atomic import save_json_atomic
 from trainables.common.errors import ConfigError, DataError
 from trainables.things_eeg2.decoding_data import DecodingData
+from trainables.things_eeg2.inputs import InputSpec, resolve_inputs
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.loader import (
     dataset_images,
@@ -36,10 +37,10 @@ from trainables.things_eeg2.loader import (
     load_decoding_data,
     load_subject_split,
 )
-from trainables.things_eeg2.prepared_cache import default_cache_dir
+from trainables.things_eeg2.prepared_cache import PreparedEEG, default_cache_dir
 from trainables.things_eeg2.splits import carve_validation
 from trainables.training.config import TrainConfig
-from trainables.tune.shared_data import SharedEEGData, share_eeg
+from trainables.tune.shared_data import SharedEEG, SharedEEGData, share_eeg
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,9 @@ def _tuner(spec: StudySpec, study_dir: Path, cell: Cell, trainable: Any):
     )
 
 
-def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:
-    """Train/validation arrays of the tuning subjects for ``backbone`` (never the test split)."""
+def tuning_data(spec: StudySpec, backbone: str, inputs: InputSpec | None = None) -> DecodingData:
+    """Train/validation arrays of the tuning subjects for ``backbone`` (never the test split),
+    as ``inputs`` reads them (default: the study's data.inputs)."""
     return load_decoding_data(
         find_layout(Path(spec.data.root)),
         backbone,
@@ -166,6 +168,7 @@ def tuning_data(spec: StudySpec, backbone: str) -> DecodingData:
         val_count=spec.data.val_count,
         include_test=False,
         cache_dir=Path(spec.data.cache_dir) if spec.data.cache_dir else None,
+        inputs=spec.data.inputs if inputs is None else inputs,
     )
 
 
@@ -195,6 +198,7 @@ def record_outcome(
         best_config=best.config,
         seconds=seconds,
         encoder=cell.encoder,
+        inputs=cell.inputs,
     )
     save_json_atomic(study_dir / cell.key / DONE_FILE, outcome.to_dict())
     return outcome
@@ -240,24 +244,46 @@ def data_protocol(spec: StudySpec) -> DataProtocol:
             n_val_images=int(len(split.val_idx)),
         ),
         synthetic={k: v for k, v in synthetic.items() if k != "files"} if synthetic else None,
+        inputs={
+            name or "": _applied(name, inputs, eeg) for name, inputs in _variants(spec).items()
+        },
     )
 
 
+def _applied(name: str | None, inputs: InputSpec, eeg: PreparedEEG) -> dict[str, Any]:
+    """What ``inputs`` reads of ``eeg``; settings that do not fit it: a ConfigError naming them."""
+    try:
+        applied = resolve_inputs(
+            inputs, list(eeg.ch_names), eeg.times, eeg.sfreq, n_repetitions=eeg.n_repetitions
+        )
+    except ConfigError as exc:
+        where = "data.inputs" if name is None else f"inputs.{name}"
+        raise ConfigError(f"{where} ({inputs.to_text()}): {exc}") from None
+    return applied.describe()
+
+
+def _variants(spec: StudySpec) -> dict[str | None, InputSpec]:
+    """Input variant -> its settings (None -> data.inputs in a study without an inputs axis)."""
+    return dict(spec.inputs) if spec.inputs else {None: spec.data.inputs}
+
+
 def check_encoders(spec: StudySpec) -> None:
-    """Build each cell's encoder for the tuning data's shape: settings that do not fit the data
-    (a kernel longer than the epoch, say) fail here, before anything is saved or started."""
+    """Build each cell's encoder for the shape its input variant reads of the tuning data:
+    settings that do not fit (a kernel longer than the window, say) fail here, before anything
+    is saved or started."""
     from trainables.models.head import build_model
 
     protocol = spec.data_protocol
     assert protocol is not None
     for cell in spec.cells():
         config = base_train_config(spec, cell)
+        shape = protocol.inputs.get(cell.inputs or "")
         try:
             build_model(
                 config.model,
-                n_channels=len(protocol.channels),
-                n_times=protocol.n_times,
-                sfreq=protocol.sfreq,
+                n_channels=shape["n_channels"] if shape else len(protocol.channels),
+                n_times=shape["n_times"] if shape else protocol.n_times,
+                sfreq=shape["sfreq"] if shape else protocol.sfreq,
                 embedding_dim=8,
                 latent_dim=config.latent_dim,
                 settings=config.encoder_settings(config.model),
@@ -312,7 +338,7 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
     if at_once <= 1 or len(pending) <= 1:
         for cell in pending:
             logger.info("[%s] sweeping: %d trials", cell.key, spec.sweep.num_samples)
-            outcomes[cell.key] = run_cell(spec, study_dir, cell, data[cell.backbone])
+            outcomes[cell.key] = run_cell(spec, study_dir, cell, data[cell.key])
     else:
         outcomes.update(_run_concurrently(spec, study_dir, pending, data, at_once))
     _log_slot_peak(slots, spec)
@@ -320,14 +346,19 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
 
 
 def cells_data(spec: StudySpec, cells: list[Cell]) -> dict[str, SharedEEGData]:
-    """Each backbone's tuning data, the EEG put into the object store once for all cells."""
-    shared = None
+    """Each cell's tuning data: per input variant, the EEG put into the object store once and
+    shared by its backbones' cells (which differ only in their embeddings)."""
+    shared: dict[str | None, SharedEEG] = {}
+    by_source: dict[tuple[str, str | None], SharedEEGData] = {}
     data: dict[str, SharedEEGData] = {}
     for cell in cells:
-        if cell.backbone not in data:
-            arrays = tuning_data(spec, cell.backbone)
-            shared = shared or share_eeg(arrays)
-            data[cell.backbone] = SharedEEGData.from_data(arrays, shared)
+        source = (cell.backbone, cell.inputs)
+        if source not in by_source:
+            arrays = tuning_data(spec, cell.backbone, spec.inputs_of(cell))
+            if cell.inputs not in shared:
+                shared[cell.inputs] = share_eeg(arrays)
+            by_source[source] = SharedEEGData.from_data(arrays, shared[cell.inputs])
+        data[cell.key] = by_source[source]
     return data
 
 
@@ -361,7 +392,7 @@ def _run_concurrently(
     while queue or running:
         while queue and len(running) < at_once:
             cell = queue.pop(0)
-            running[driver.remote(study_dir, cell.key, data[cell.backbone], level)] = cell
+            running[driver.remote(study_dir, cell.key, data[cell.key], level)] = cell
         (ready,), _ = ray.wait(list(running), num_returns=1)
         cell = running.pop(ready)
         try:

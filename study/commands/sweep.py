@@ -54,6 +54,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated EEG encoders, e.g. nice,atms,eegnet: one cell per encoder x "
         "backbone (default: no encoders axis; the train settings' model, auto = NICE)",
     )
+    parser.add_argument(
+        "--inputs",
+        help="input variants as a study axis, NAME=SPEC,...: e.g. "
+        "'all=default,occ=channels:occipital,early=tmax:0.2/decimate:2' (one cell per variant "
+        "x backbone; SPEC keys channels, tmin, tmax, decimate, repetitions; see docs/inputs.md)",
+    )
+    parser.add_argument(
+        "--data-inputs",
+        metavar="SPEC",
+        help="what every cell reads of the EEG, without an inputs axis (same SPEC form, e.g. "
+        "channels:posterior/repetitions:1)",
+    )
     add_storage_arguments(parser)
     parser.add_argument("--config", type=Path, help="YAML study settings (see README)")
     parser.add_argument("--space", help="search space: preset name (seed, wide) or YAML file")
@@ -86,6 +98,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _variants_dict(text: str) -> dict[str, Any]:
+    from trainables.things_eeg2.inputs import parse_input_variants
+
+    return {name: spec.to_dict() for name, spec in parse_input_variants(text).items()}
+
+
+def _spec_dict(text: str) -> dict[str, Any]:
+    from trainables.things_eeg2.inputs import parse_input_spec
+
+    return parse_input_spec(text).to_dict()
+
+
 FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     # flag dest: (section, field, parser of the flag's value)
     "data": ("data", "root", str),
@@ -111,7 +135,11 @@ FLAG_TARGETS: dict[str, tuple[str, str, Any]] = {
     "backbones": ("", "backbones", parse_names),
     "encoders": ("", "encoders", partial(parse_names, flag="--encoders")),
     "space": ("", "space", str),
+    "inputs": ("", "inputs", _variants_dict),
+    "data_inputs": ("data", "inputs", _spec_dict),
 }
+
+
 FLAG_LIMITS: dict[str, tuple[float, float]] = {
     "num_samples": (1, MAX_TRIALS),
     "max_epochs": (1, MAX_EPOCHS),

@@ -24,7 +24,8 @@ from study.results.study_folder import (
 )
 from study.results.sweep_outcome import DONE_FILE, SweepOutcome, read_outcome
 from study.results.trials import FAILED, FINISHED, TrialRecord, last_checkpoint, read_trials
-from study.spec import split_cell_key
+from study.spec import cell_key, parse_cell_key, split_cell_key
+from trainables.embedding.pairing import unaligned_base
 
 __all__ = [
     "DONE_FILE",
@@ -51,6 +52,9 @@ __all__ = [
     "read_synthetic_manifest",
     "read_trials",
     "split_cell_key",
+    "parse_cell_key",
+    "cell_key",
+    "unaligned_base",
     "synthetic_manifest",
     "tuning_eeg_facts",
 ]

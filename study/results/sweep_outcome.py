@@ -24,10 +24,11 @@ class SweepOutcome:
     best_config: dict[str, Any]
     seconds: float
     encoder: str | None = None  # None: a study without an encoders axis
+    inputs: str | None = None  # None: a study without an inputs axis
 
     @property
     def key(self) -> str:
-        return cell_key(self.encoder, self.backbone)
+        return cell_key(self.encoder, self.backbone, self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -91,3 +91,29 @@ def test_demo_and_sweep_take_an_encoders_list(
     spec.encoders = ["eegnet", "resnet"]
     with pytest.raises(ConfigError, match="unknown encoder.*resnet"):
         spec.validate()
+
+
+def test_sweep_takes_input_variants_and_the_studys_data_inputs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from study.cli import main
+    from study.commands.sweep import spec_from_args
+    from trainables.things_eeg2.inputs import InputSpec
+
+    flags = ["--name", "s", "--data", "d", "--backbones", "synclr,aligned_synclr"]
+    variants = "all=default,occ=channels:O1+Oz+O2/tmin:0/tmax:0.4,avg2=repetitions:2"
+    spec = spec_from_args(build_parser().parse_args(["sweep", *flags, "--inputs", variants]))
+    assert spec.inputs == {
+        "all": InputSpec(),
+        "occ": InputSpec(channels=["O1", "Oz", "O2"], tmin=0.0, tmax=0.4),
+        "avg2": InputSpec(repetitions=2),
+    }
+    assert [c.key for c in spec.cells()][:3] == ["synclr@all", "aligned_synclr@all", "synclr@occ"]
+    args = build_parser().parse_args(["sweep", *flags, "--data-inputs", "decimate:2"])
+    assert spec_from_args(args).data.inputs == InputSpec(decimate=2)
+    both = ["sweep", *flags, "--inputs", variants, "--data-inputs", "decimate:2"]
+    with pytest.raises(ConfigError, match="data.inputs and an inputs axis"):
+        spec_from_args(build_parser().parse_args(both)).validate()
+    assert main(["sweep", *flags, "--inputs", "occ=channels:"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1

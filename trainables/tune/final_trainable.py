@@ -1,9 +1,10 @@
 """One final-training run as a Ray Tune trial: its own data, whole training set, test once.
 
-A run's config is the TrainConfig fields plus ``backbone``, ``subject`` (the tested subject) and
-``protocol``: ``intra`` trains on that subject's training EEG, ``loso`` on every other subject of
-the final's subject list. Each trial loads its arrays from the prepared cache itself, so only the
-data root (a path every node sees) travels with the trainable, and each builds a fresh model.
+A run's config is the TrainConfig fields plus ``backbone``, ``subject`` (the tested subject),
+``inputs`` (what it reads of the EEG, in the ``study train --inputs`` form) and ``protocol``:
+``intra`` trains on that subject's training EEG, ``loso`` on every other subject of the final's
+subject list. Each trial loads its arrays from the prepared cache itself, so only the data root
+(a path every node sees) travels with the trainable, and each builds a fresh model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ray import tune
 
+from trainables.things_eeg2.inputs import parse_input_spec
 from trainables.things_eeg2.layout import find_layout
 from trainables.things_eeg2.loader import load_run_data
 
@@ -29,6 +31,7 @@ def final_trial(
     timer = TrialTimer()
     values = dict(config)
     values.pop("cell", None)  # the run's cell name (runs planned before cells existed lack it)
+    inputs = parse_input_spec(str(values.pop("inputs", "")))  # older runs: the whole EEG
     backbone, subject, protocol = (values.pop(key) for key in RUN_KEYS)
     data = load_run_data(
         find_layout(Path(data_root)),
@@ -37,6 +40,7 @@ def final_trial(
         str(protocol),
         subjects,
         Path(cache_dir) if cache_dir else None,
+        inputs=inputs,
     )
     nice_trial(values, data, evaluate_test=True, timer=timer)
 

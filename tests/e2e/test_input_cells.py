@@ -1,0 +1,110 @@
+"""Input variants as a study axis: cells, recorded protocol, early refusals, and a tiny
+sweep -> final -> report where each cell trains on what its variant reads of the EEG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from study.cli import main
+from study.final import best_configs, run_final
+from study.results import last_checkpoint, load_final
+from study.spec import DataSettings, StudySpec, SweepSettings, parse_cell_key
+from study.sweep import create_study, run_study
+from trainables.common.errors import ConfigError
+from trainables.models.head import build_model
+from trainables.things_eeg2.inputs import InputSpec, parse_input_variants
+from trainables.training.checkpoints import load_checkpoint
+
+BACKBONES = ["synclr", "aligned_synclr"]
+VARIANTS = "all=default,occ=channels:occipital/tmax:0.5"
+
+
+def inputs_spec(twin: Path, **values: object) -> StudySpec:
+    settings: dict = {
+        "name": "inputs",
+        "backbones": list(BACKBONES),
+        "inputs": parse_input_variants(VARIANTS),
+        "data": DataSettings(root=str(twin), tune_subjects=[1]),
+        "sweep": SweepSettings(num_samples=1, max_epochs=1, grace_period=1, cpus_per_trial=0.5),
+        "train": {"batch_size": 64, "latent_dim": 32, "warmup_encoder": 1, "warmup_projector": 1},
+    }
+    return StudySpec(**{**settings, **values})
+
+
+def test_each_variant_is_a_cell_and_what_it_reads_is_recorded(twin: Path, tmp_path: Path) -> None:
+    create_study(inputs_spec(twin), tmp_path / "inputs")
+    saved = StudySpec.load(tmp_path / "inputs")
+    keys = [f"{b}@{v}" for v in ("all", "occ") for b in BACKBONES]
+    assert [c.key for c in saved.cells()] == keys == list(saved.spaces)
+    assert [parse_cell_key(k) for k in keys[2:]] == [(None, b, "occ") for b in BACKBONES]
+    protocol = saved.data_protocol
+    assert protocol is not None and set(protocol.inputs) == {"all", "occ"}
+    full, occ = protocol.inputs["all"], protocol.inputs["occ"]
+    assert full["channels"] == protocol.channels and full["n_times"] == protocol.n_times
+    assert occ["channels"] == [c for c in protocol.channels if c.startswith(("PO", "O", "I"))]
+    assert 0 < len(occ["channels"]) < len(protocol.channels)
+    assert occ["times_s"][1] <= 0.5 < full["times_s"][1]
+    assert saved.inputs_of(saved.cell("synclr@occ")) == InputSpec(channels="occipital", tmax=0.5)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"inputs": {"fr": InputSpec(channels="frontal")}}, r"inputs.fr \(channels:frontal\)"),
+        ({"inputs": {"late": InputSpec(tmin=5.0)}}, r"inputs.late"),
+        ({"inputs": {"bad name": InputSpec()}}, "input variant name"),
+        ({"data": DataSettings(inputs=InputSpec(decimate=2))}, "data.inputs and an inputs axis"),
+        ({"backbones": ["synclr", "x@y"]}, "contain '@'"),
+    ],
+)
+def test_a_variant_that_does_not_fit_the_data_is_refused_before_saving(
+    twin: Path, tmp_path: Path, values: dict, message: str
+) -> None:
+    spec = inputs_spec(twin, **values)
+    if "data" in values:
+        spec.data.root, spec.data.tune_subjects = str(twin), [1]
+    with pytest.raises(ConfigError, match=message):
+        create_study(spec, tmp_path / "inputs")
+    assert not (tmp_path / "inputs").exists()
+
+
+def test_sweep_final_and_report_over_input_variants(
+    ray_session: None, twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "inputs"
+    create_study(inputs_spec(twin), directory)
+    outcomes = run_study(directory)
+    assert [o.key for o in outcomes] == [c.key for c in StudySpec.load(directory).cells()]
+    assert all(o.trials == 1 and o.errors == 0 for o in outcomes)
+    configs = best_configs(directory)
+    run_final(directory, configs, subjects=[1], seeds=1)
+    final = load_final(directory / "final")
+    assert len(final.complete_runs) == 4
+    protocol = StudySpec.load(directory).data_protocol
+    assert protocol is not None
+    for run in final.complete_runs:
+        variant = parse_cell_key(run.cell)[2]
+        read = protocol.inputs[variant]
+        expected_text = "default" if variant == "all" else "channels:occipital/tmax:0.5"
+        assert run.trial.config["inputs"] == expected_text
+        state = load_checkpoint(last_checkpoint(run.trial.logdir))
+        expected = build_model(
+            state["config"]["model"],
+            n_channels=read["n_channels"],
+            n_times=read["n_times"],
+            sfreq=read["sfreq"],
+            embedding_dim=8,
+            latent_dim=32,
+        ).state_dict()
+        encoder = {k: tuple(v.shape) for k, v in state["model"].items() if k.startswith("encoder.")}
+        assert encoder == {
+            k: tuple(v.shape) for k, v in expected.items() if k.startswith("encoder.")
+        }
+    assert main(["report", "--name", "inputs", "--storage", str(tmp_path), "--out",
+                 str(tmp_path / "report")]) == 0  # fmt: skip
+    capsys.readouterr()
+    tables = yaml.safe_load((tmp_path / "report" / "report.json").read_text())
+    assert "encoder_grid" in str(tables) and "aligned_vs_unaligned" in str(tables)
