@@ -9,7 +9,7 @@ Also counts the model's FLOPs per image (FlopCounterMode) and measures the fp32 
 bounds what any batching can gain: the per-image loop's GFLOP/s against that rate.
 
     .venv/bin/python tests/benchmarks/bench_embed.py [--images 48] [--batch-size 16] [--workers 2]
-    .venv/bin/python tests/benchmarks/bench_embed.py --backbone open_clip:ViT-B-32
+    .venv/bin/python tests/benchmarks/bench_embed.py --backbone open_clip:ViT-B-32 --repeats 3
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import trainables.embedding.embed as image_embedding  # noqa: E402
 from tests.benchmarks.matmul_rate import matmul_gflops  # noqa: E402
 from tests.helpers.model_fixtures import write_random_models  # noqa: E402
 from tests.helpers.plugin_fixtures import write_open_clip  # noqa: E402
+from trainables.embedding.alignment import file_sha256  # noqa: E402
 from trainables.embedding.backbones import get_backbone, load_backbone  # noqa: E402
 from trainables.embedding.embed import EmbedSettings, embed_backbone  # noqa: E402
 from trainables.embedding.plugins import OpenClipEntry, PluginBackbone  # noqa: E402
@@ -137,6 +138,19 @@ def prepare(args: argparse.Namespace, root: Path) -> tuple[Any, Path, Any]:
     return backbone, models, lambda paths: per_image_loop(models, args.backbone, paths, args.device)
 
 
+def _seconds(values: list[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values) + " s"
+
+
+def _hash_seconds(backbone: Any, models: Path) -> float | None:
+    """Seconds to hash a plug-in's weight file (part of each study embed); None for DreamSim."""
+    if not isinstance(backbone, PluginBackbone):
+        return None
+    t0 = time.perf_counter()
+    file_sha256(models / backbone.weights_file())
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
@@ -146,6 +160,7 @@ def main() -> None:
         "--backbone", default="aligned_synclr", help="a DreamSim name or open_clip:ARCHITECTURE"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternated runs of both loops")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -158,23 +173,30 @@ def main() -> None:
 
         paths = [root / "images" / r for r in lists["train"] + lists["test"]]
         peaks = [matmul_gflops()]  # the CPU's; printed for --device cpu only
-        loop, t_loop, flops = loop_fn(paths)
-        peaks.append(matmul_gflops())
-
-        t0 = time.perf_counter()
-        embed_backbone(backbone, models, root / "images", lists, root / "emb", settings)
-        t_batched = time.perf_counter() - t0
-
-        store = np.concatenate([np.load(root / "emb" / backbone.name / f"{s}.npy") for s in lists])
+        t_loops, t_batches = [], []
+        for r in range(args.repeats):  # alternated, so load changes hit both alike
+            loop, t_loop, flops = loop_fn(paths)
+            t_loops.append(t_loop)
+            peaks.append(matmul_gflops())
+            t0 = time.perf_counter()
+            embed_backbone(backbone, models, root / "images", lists, root / f"emb{r}", settings)
+            t_batches.append(time.perf_counter() - t0)
+        store = np.concatenate([np.load(root / "emb0" / backbone.name / f"{s}.npy") for s in lists])
         diff = float(np.abs(store - loop).max())
+        t_hash = _hash_seconds(backbone, models)
     n = args.images
+    t_loop, t_batched = statistics.median(t_loops), statistics.median(t_batches)
     print(f"backbone {args.backbone}, {n} images, torch threads {torch.get_num_threads()}")
-    print(f"per-image loop : {n / t_loop:6.2f} images/s ({t_loop:.1f} s)")
+    print(f"per-image loop : {n / t_loop:6.2f} images/s (median of {_seconds(t_loops)})")
     print(
-        f"study embed    : {n / t_batched:6.2f} images/s ({t_batched:.1f} s; "
+        f"study embed    : {n / t_batched:6.2f} images/s (median of {_seconds(t_batches)}; "
         f"batch {args.batch_size}, {args.workers} workers)"
     )
-    print(f"ratio          : {t_loop / t_batched:.2f}x   max |difference| {diff:.2e}")
+    ratios = ", ".join(f"{a / b:.2f}" for a, b in zip(t_loops, t_batches, strict=True))
+    print(f"ratio          : {t_loop / t_batched:.2f}x (per repeat: {ratios})")
+    print(f"max |difference| {diff:.2e}")
+    if t_hash is not None:
+        print(f"study embed's time includes hashing the weight file: {t_hash:.1f} s")
     if args.device == "cpu":
         peak, loop_rate = statistics.mean(peaks), flops * n / t_loop / 1e9
         print(

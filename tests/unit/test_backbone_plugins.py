@@ -80,6 +80,9 @@ def test_backbones_file_example_per_kind(tmp_path: Path) -> None:
     )
     assert isinstance(load_catalog().get("clip_vitl14_openai"), PluginBackbone)  # registry
     assert [b.name for b in catalog.parse("synclr, oc_b32+glocal")] == ["synclr", "oc_b32+glocal"]
+    every = [b.name for b in catalog.parse("all")]
+    assert len(every) == 16 and every[-4:] == ["oc_b32", "vit_small", "resnet50", "scripted"]
+    assert len(load_catalog().parse("all")) == 12  # registry plug-ins are named one by one
 
 
 @pytest.mark.parametrize(

@@ -113,9 +113,12 @@ class Catalog:
     """Resolves backbone names against DreamSim's registry, plug-ins and transforms."""
 
     def __init__(
-        self, plugins: dict[str, PluginBackbone], transforms: dict[str, TransformEntry]
+        self,
+        plugins: dict[str, PluginBackbone],
+        transforms: dict[str, TransformEntry],
+        declared: tuple[str, ...] = (),
     ) -> None:
-        self.plugins, self.transforms = plugins, transforms
+        self.plugins, self.transforms, self.declared = plugins, transforms, declared
 
     def get(self, name: str) -> AnyBackbone:
         base, transform = split_transform(name)
@@ -135,12 +138,13 @@ class Catalog:
         )
 
     def parse(self, text: str) -> list[AnyBackbone]:
-        """Comma-separated names (``all``: every base backbone), in order, without duplicates."""
+        """Comma-separated names, in order, without duplicates; ``all``: DreamSim's twelve and
+        the backbones file's (registry plug-ins are named one by one)."""
         names = [n.strip() for n in text.split(",") if n.strip()]
         if not names:
             raise ConfigError("no backbone given; use e.g. --backbones aligned_synclr,synclr")
         if names == ["all"]:
-            return [*BACKBONES.values(), *self.plugins.values()]
+            return [*BACKBONES.values(), *(self.plugins[n] for n in self.declared)]
         try:
             return [self.get(n) for n in dict.fromkeys(names)]
         except ConfigError as exc:
@@ -191,9 +195,8 @@ def read_backbones_file(path: Path) -> BackbonesFile:
 def load_catalog(backbones_file: Path | None = None) -> Catalog:
     """The registry's plug-ins plus those (and the transforms) of ``backbones_file``."""
     plugins = {name: PluginBackbone(name, entry) for name, entry in REGISTRY.items()}
-    transforms: dict[str, TransformEntry] = {}
     if backbones_file is not None:
         parsed = read_backbones_file(backbones_file)
         plugins |= {name: PluginBackbone(name, e) for name, e in parsed.backbones.items()}
-        transforms = dict(parsed.transforms)
-    return Catalog(plugins, transforms)
+        return Catalog(plugins, dict(parsed.transforms), tuple(parsed.backbones))
+    return Catalog(plugins, {})

@@ -290,7 +290,7 @@ def embed_backbone(
         image_list_sha256=hashes,
         source=source,
         preprocessing=PREPROCESSING if isinstance(backbone, Backbone) else "",
-        normalisation=NORMALISATION,
+        normalisation=NORMALISATION if isinstance(backbone, Backbone) else "none (raw output)",
     )
     out_dir = store_dir(store_root, backbone.name)
     if _is_up_to_date(store_root, manifest, dim_known=backbone.dim is not None):
@@ -402,7 +402,8 @@ def _embed_transformed(
             found.image_list_sha256 == hashes
             and found.source.get("call") == backbone.call
             and found.source.get("base_source") == base.manifest.source
-            and found.source.get("transform", {}).get("sha256") == digest
+            and isinstance(found.source.get("transform"), dict)
+            and found.source["transform"].get("sha256") == digest
         )
         if same:
             logger.info("%s: '%s' is complete and matches; nothing to do", out_dir, backbone.name)
