@@ -132,9 +132,9 @@ class Catalog:
             return BACKBONES[name]
         if name in self.plugins:
             return self.plugins[name]
-        known = ", ".join([*BACKBONES, *self.plugins])
         raise ConfigError(
-            f"unknown backbone {name[:60]!r}; known: {known} (and <backbone>+<transform>)"
+            f"unknown backbone {name[:60]!r}; `study embed --list [--backbones-file FILE]` "
+            "lists them (and <backbone>+<transform> applies a transform)"
         )
 
     def parse(self, text: str) -> list[AnyBackbone]:
