@@ -155,8 +155,13 @@ def plot_rsa(result: RsaResult, path: Path, synthetic: bool) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     if result.ceiling is not None:
         ax.fill_between(
-            x, result.ceiling.lower, result.ceiling.upper, color="0.85", label="noise ceiling"
+            x,
+            result.ceiling.lower,
+            result.ceiling.upper,
+            color="0.88",
+            label="noise ceiling (lower to upper bound)",
         )
+        ax.plot(x, result.ceiling.lower, color="0.55", linewidth=0.8)
     for backbone in result.backbones:
         values = result.rsa[backbone]
         mean = values.mean(axis=0)
