@@ -55,7 +55,7 @@ def _pair_order(cells: list[str]) -> list[str]:
     return ordered
 
 
-def plot_encoder_grid(final: FinalResults, path: Path) -> Path | None:
+def plot_encoder_grid(final: FinalResults, path: Path, title: str | None = None) -> Path | None:
     """Grouped bars: encoders (and input variants) on the x axis, one bar per backbone (aligned
     orange, unaligned blue; mean +- std over runs), one dot per subject; None without such an
     axis."""
@@ -89,7 +89,7 @@ def plot_encoder_grid(final: FinalResults, path: Path) -> Path | None:
         ax.set_ylim(0, 1)
     np.atleast_1d(axes)[0].set_ylabel("test accuracy (bars: mean +- std; dots: subjects)")
     np.atleast_1d(axes)[-1].legend(fontsize="small")
-    fig.suptitle(f"Aligned vs unaligned image backbones per grid row ({final.protocol})")
+    fig.suptitle(title or f"Aligned vs unaligned image backbones per grid row ({final.protocol})")
     return _save(fig, path)
 
 
@@ -207,5 +207,9 @@ def write_figures(
         written.append(plot_final_bars(final, out_dir / "aligned_vs_unaligned.png"))
         written.append(plot_encoder_grid(final, out_dir / "encoders_by_backbone.png"))
         written.append(plot_similarity(final, out_dir / "similarity_distributions.png"))
+    for kind, analysis in results.analyses.items():
+        if analysis.complete_runs:
+            title = f"Test accuracy per {kind[:-1]}: aligned vs unaligned ({analysis.protocol})"
+            written.append(plot_encoder_grid(analysis, out_dir / f"analysis_{kind}.png", title))
     written.append(plot_importances(importances, out_dir / "param_importances.png"))
     return [p for p in written if p is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -357,6 +357,38 @@ def build_tables(results: StudyResults, best: list[BestTrial]) -> list[Table]:
         similarity = similarity_table(final)
         if similarity.rows:
             tables.append(similarity)
+    for kind, analysis in results.analyses.items():
+        if analysis.complete_runs:
+            tables += analysis_tables(kind, analysis)
+    return tables
+
+
+def analysis_tables(kind: str, analysis: FinalResults) -> list[Table]:
+    """An analysis's test top-k per window or region (rows) and backbone (columns), and the
+    paired aligned - unaligned test per window or region."""
+    what = {"windows": "time window", "regions": "channel region"}.get(kind, kind)
+    grid = encoder_grid_table(analysis)
+    tables = [
+        replace(
+            grid,
+            key=f"analysis_{kind}",
+            title=f"Test accuracy per {what} ({analysis.protocol}; each cell's best config)",
+            notes=[
+                *grid.notes,
+                f"inputs: [<variant>-]<{what}> of the study cell whose best configuration was "
+                "trained (the window or channels replace the cell's own).",
+            ],
+        )
+    ]
+    if aligned_pairs(analysis.cells):
+        paired = paired_table(analysis)
+        tables.append(
+            replace(
+                paired,
+                key=f"analysis_{kind}_aligned_vs_unaligned",
+                title=f"Aligned minus unaligned test accuracy per {what}, paired across subjects",
+            )
+        )
     return tables
 
 

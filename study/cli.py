@@ -31,6 +31,7 @@ COMMANDS = [
     "rsa",
     "export-best",
     "final",
+    "analyze",
     "demo",
 ]
 LOGGED_PACKAGES = ("study", "trainables", "reports", "search_spaces")

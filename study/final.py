@@ -196,7 +196,8 @@ def _study_spec(study_dir: Path, configs: dict[str, dict[str, Any]], data_root: 
 
 def _check_same_settings(path: Path, settings: dict[str, Any], root: Path) -> None:
     saved = yaml.safe_load(path.read_text()) or {}
-    changed = [key for key in SETTINGS if saved.get(key) != settings[key]]
+    compared = [*SETTINGS, *(["inputs"] if "inputs" in settings else [])]
+    changed = [key for key in compared if saved.get(key) != settings[key]]
     data = saved.get("data") if isinstance(saved.get("data"), dict) else {}
     if data.get("root") not in (None, str(root)):  # older finals did not record it
         changed.append(f"data ({data['root']})")
@@ -271,6 +272,8 @@ def run_final(
     gpus_per_trial: float = 0.0,
     max_concurrent: int | None = None,
     source: dict[str, Any] | None = None,
+    folder: str = FINAL_DIR,
+    inputs: dict[str, InputSpec] | None = None,
 ) -> list[FinalRun]:
     """Train and test every cell x subject x seed on Ray (resumed; a finished final is kept).
 
@@ -279,7 +282,8 @@ def run_final(
 
     ``subjects`` (default: all of the dataset's) are the tested subjects and, for ``loso``, the
     pool each fold trains on without its held-out subject. ``source`` records where the configs
-    came from in ``final/final.yaml``.
+    came from in ``final/final.yaml``. ``folder`` (under the study) and ``inputs`` (per key,
+    instead of its cell's) serve analyses, which are finals over derived cells.
     """
     study_dir = Path(study_dir).expanduser().resolve()
     if protocol not in PROTOCOLS:
@@ -295,10 +299,13 @@ def run_final(
     seed_list = _seed_list(seeds)
     for subject in subjects:
         train_subjects(protocol, subject, subjects)
-    inputs = {key: cell_inputs(spec, key).to_text() for key in configs}
-    runs = final_runs(configs, subjects, seed_list, protocol, inputs)
-    final_dir = study_dir / FINAL_DIR
+    read = {key: (inputs or {}).get(key) or cell_inputs(spec, key) for key in configs}
+    texts = {key: value.to_text() for key, value in read.items()}
+    runs = final_runs(configs, subjects, seed_list, protocol, texts)
+    final_dir = study_dir / folder
     settings = {"protocol": protocol, "seeds": seed_list, "subjects": subjects, "configs": configs}
+    if inputs:
+        settings["inputs"] = texts
     spec_path = final_dir / FINAL_SPEC
     document = None
     if spec_path.is_file():
@@ -314,11 +321,11 @@ def run_final(
             protocol,
             subjects,
             cache_dir,
-            inputs=cell_inputs(spec, first),
+            inputs=read[first],
         )
         document = {
             **settings,
-            "inputs": inputs,
+            "inputs": texts,
             "data": {**data.protocol, "root": str(root)},
             "source": source or {"configs": "passed to run_final"},
             "provenance": provenance(),

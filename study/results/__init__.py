@@ -8,6 +8,7 @@ report. Nothing here starts Ray or imports torch.
 from study.results.best import BestTrial, best_trial, best_trials
 from study.results.data_facts import EEGFacts, format_label, tuning_eeg_facts
 from study.results.final_runs import (
+    ANALYSIS_DIR,
     FINAL_DIR,
     FINAL_RUNS,
     FINAL_SPEC,
@@ -28,6 +29,7 @@ from study.spec import cell_key, parse_cell_key, split_cell_key
 from trainables.embedding.pairing import unaligned_base
 
 __all__ = [
+    "ANALYSIS_DIR",
     "DONE_FILE",
     "SweepOutcome",
     "read_outcome",

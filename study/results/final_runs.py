@@ -16,6 +16,7 @@ from trainables.common.validation import validated
 FINAL_DIR = "final"
 FINAL_SPEC = "final.yaml"
 FINAL_RUNS = "runs"
+ANALYSIS_DIR = "analysis"  # <study>/analysis/<kind>/: finals over windows or regions
 SIMILARITY_FILE = "test_similarity.npy"
 RUN_KEYS = ("backbone", "subject", "seed")
 

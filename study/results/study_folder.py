@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from study.results.data_facts import EEGFacts, tuning_eeg_facts
-from study.results.final_runs import FINAL_DIR, FINAL_SPEC, FinalResults, load_final
+from study.results.final_runs import (
+    ANALYSIS_DIR,
+    FINAL_DIR,
+    FINAL_SPEC,
+    FinalResults,
+    load_final,
+)
 from study.results.trials import TrialRecord, read_trials
 from study.spec import StudySpec
 from study.spec import study_dir as resolve_study_dir
@@ -25,6 +31,7 @@ class StudyResults:
     spec: StudySpec
     trials: dict[str, list[TrialRecord]]
     final: FinalResults | None = None
+    analyses: dict[str, FinalResults] = field(default_factory=dict)  # windows / regions
     synthetic: dict[str, Any] | None = None
     tuning_eeg: EEGFacts = field(default_factory=EEGFacts)
 
@@ -46,11 +53,16 @@ def load_study(storage: Path, name: str) -> StudyResults:
     trials = {cell.key: read_trials(study_dir / cell.key) for cell in spec.cells()}
     final_dir = study_dir / FINAL_DIR
     final = load_final(final_dir) if (final_dir / FINAL_SPEC).is_file() else None
+    analyses = {
+        folder.parent.name: load_final(folder.parent)
+        for folder in sorted((study_dir / ANALYSIS_DIR).glob(f"*/{FINAL_SPEC}"))
+    }
     return StudyResults(
         study_dir=study_dir,
         spec=spec,
         trials=trials,
         final=final,
+        analyses=analyses,
         synthetic=synthetic_manifest(spec, final),
         tuning_eeg=tuning_eeg_facts(spec),
     )

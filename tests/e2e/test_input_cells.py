@@ -10,7 +10,7 @@ import yaml
 
 from study.cli import main
 from study.final import best_configs, run_final
-from study.results import last_checkpoint, load_final
+from study.results import last_checkpoint, load_final, read_outcome
 from study.spec import DataSettings, StudySpec, SweepSettings, parse_cell_key
 from study.sweep import create_study, run_study
 from trainables.common.errors import ConfigError
@@ -71,14 +71,21 @@ def test_a_variant_that_does_not_fit_the_data_is_refused_before_saving(
     assert not (tmp_path / "inputs").exists()
 
 
+@pytest.fixture(scope="module")
+def swept(ray_session: None, twin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A swept study over two input variants x an aligned pair; returns its storage folder."""
+    storage = tmp_path_factory.mktemp("studies")
+    create_study(inputs_spec(twin), storage / "inputs")
+    run_study(storage / "inputs")
+    return storage
+
+
 def test_sweep_final_and_report_over_input_variants(
-    ray_session: None, twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    swept: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    directory = tmp_path / "inputs"
-    create_study(inputs_spec(twin), directory)
-    outcomes = run_study(directory)
-    assert [o.key for o in outcomes] == [c.key for c in StudySpec.load(directory).cells()]
-    assert all(o.trials == 1 and o.errors == 0 for o in outcomes)
+    directory = swept / "inputs"
+    outcomes = [read_outcome(directory, c.key) for c in StudySpec.load(directory).cells()]
+    assert all(o is not None and o.trials == 1 and o.errors == 0 for o in outcomes)
     configs = best_configs(directory)
     run_final(directory, configs, subjects=[1], seeds=1)
     final = load_final(directory / "final")
@@ -103,8 +110,36 @@ def test_sweep_final_and_report_over_input_variants(
         assert encoder == {
             k: tuple(v.shape) for k, v in expected.items() if k.startswith("encoder.")
         }
-    assert main(["report", "--name", "inputs", "--storage", str(tmp_path), "--out",
+    assert main(["report", "--name", "inputs", "--storage", str(swept), "--out",
                  str(tmp_path / "report")]) == 0  # fmt: skip
     capsys.readouterr()
     tables = yaml.safe_load((tmp_path / "report" / "report.json").read_text())
     assert "encoder_grid" in str(tables) and "aligned_vs_unaligned" in str(tables)
+
+
+def test_analyze_regions_of_every_cell_and_report_them(
+    swept: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--name", "inputs", "--storage", str(swept)]
+    analyze = ["analyze", *flags, "--regions", "occipital,parietal", "--subjects", "1"]
+    assert main(analyze) == 0
+    printed = capsys.readouterr().out
+    analysis = load_final(swept / "inputs" / "analysis" / "regions")
+    expected = {
+        f"{b}@{v}-{r}" for v in ("all", "occ") for r in ("occipital", "parietal") for b in BACKBONES
+    }
+    assert set(analysis.cells) == expected and len(analysis.complete_runs) == 8
+    for run in analysis.complete_runs:
+        variant, region = parse_cell_key(run.cell)[2].split("-")
+        window = "" if variant == "all" else "/tmax:0.5"  # the cell's own window is kept
+        assert run.trial.config["inputs"] == f"channels:{region}{window}"
+        assert f"[{run.cell}] 1 complete runs" in printed
+    assert main(analyze) == 0  # finished: kept, not re-run
+    assert "finished before" in capsys.readouterr().err
+    out = tmp_path / "report"
+    assert main(["report", *flags, "--out", str(out)]) == 0
+    tables = yaml.safe_load((out / "report.json").read_text())["tables"]
+    assert "analysis_regions" in tables and "analysis_regions_aligned_vs_unaligned" in tables
+    assert (out / "figures" / "analysis_regions.png").is_file()
+    assert main(["analyze", *flags, "--windows", "sliding:5:5"]) == 2
+    assert "no window fits the epoch" in capsys.readouterr().err
