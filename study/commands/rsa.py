@@ -1,7 +1,7 @@
 """`study rsa`: the decoder-free control - RSA of each backbone's test embeddings with the EEG.
 
-numpy, scipy and matplotlib are imported when the command runs, not when the CLI builds its
-parser.
+numpy is imported when the command runs, scipy and matplotlib once the RSA is computed (a bad
+input fails before), never when the CLI builds its parser.
 """
 
 from __future__ import annotations
@@ -64,8 +64,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.rsa import summary_text, write_rsa
-    from study.results import read_synthetic_manifest
     from trainables.analysis.rsa import RsaSettings
     from trainables.analysis.rsa_run import run_rsa
 
@@ -89,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         args.cache_dir,
         embeddings_dir=args.embeddings_dir,
     )
+    from reports.rsa import summary_text, write_rsa  # matplotlib, scipy: once there is a result
+    from study.results import read_synthetic_manifest
+
     synthetic = read_synthetic_manifest(args.data)
     written = write_rsa(result, args.out, synthetic)
     print(summary_text(result, synthetic))

@@ -1,5 +1,6 @@
-"""`study rsa` in a fresh interpreter: outputs, no torch or Ray imported, one-line errors; the
-twin's aligned > unaligned RSA ordering over more seeds (slow)."""
+"""`study rsa` in a fresh interpreter: outputs, no torch or Ray imported, one-line errors before
+scipy and matplotlib are imported; the twin's aligned > unaligned RSA ordering over more seeds
+(slow)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.helpers.rsa_twin import BACKBONES, LATENT, WINDOWED, check_twin_order
 from trainables.analysis.rsa_run import run_rsa
 
 REPO = Path(__file__).resolve().parents[2]
+WATCHED = ("torch", "ray", "scipy", "matplotlib")
 
 
 def study_rsa(*args: str) -> subprocess.CompletedProcess:
@@ -23,7 +25,7 @@ def study_rsa(*args: str) -> subprocess.CompletedProcess:
     probe = (
         "import sys\nfrom study.cli import main\n"
         f"code = main(['rsa', *{list(args)!r}])\n"
-        "print('loaded:', *sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'ray'}))\n"
+        f"print('loaded:', *sorted({{m.split('.')[0] for m in sys.modules}} & {set(WATCHED)!r}))\n"
         "sys.exit(code)"
     )
     return subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
@@ -38,7 +40,7 @@ def test_study_rsa_writes_its_outputs_without_torch_or_ray(twin: Path, tmp_path:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     *printed, loaded = run.stdout.splitlines()
-    assert loaded == "loaded:"  # neither torch nor ray
+    assert loaded == "loaded: matplotlib scipy"  # neither torch nor ray
     assert "| synclr | 2 |" in "\n".join(printed)
     assert printed[-1].startswith(f"rsa written to {out} (4 files)")
     assert sorted(p.name for p in out.iterdir()) == [
@@ -50,7 +52,6 @@ def test_study_rsa_writes_its_outputs_without_torch_or_ray(twin: Path, tmp_path:
     assert record["synthetic"]["scale"] == "tiny"
 
 
-@pytest.mark.slow
 def test_study_rsa_bad_input_is_one_line_exit_2(twin: Path, tmp_path: Path) -> None:
     run = study_rsa("--data", str(twin), "--backbones", "dino", "--out", str(tmp_path))
     assert run.returncode == 2
@@ -60,6 +61,7 @@ def test_study_rsa_bad_input_is_one_line_exit_2(twin: Path, tmp_path: Path) -> N
         "dino` first"
     ]
     assert list(tmp_path.iterdir()) == []
+    assert run.stdout.strip() == "loaded:"  # failed before importing scipy or matplotlib
 
 
 @pytest.mark.slow
