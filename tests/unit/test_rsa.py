@@ -71,6 +71,8 @@ def test_windows_in_samples() -> None:
     assert (w.width, w.step, len(w)) == (5, 2, 48)
     np.testing.assert_allclose(w.centre_s, [times[s : s + 5].mean() for s in range(0, 96, 2)])
     assert w.start_s[-1] == times[94] and w.end_s[-1] == times[98]
+    one = make_windows(times, 100.0, RsaSettings(window_s=1.0, step_s=1e308))
+    assert (one.width, len(one)) == (100, 1)
     single = make_windows(times, 100.0, RsaSettings())
     assert (single.width, single.step, len(single)) == (1, 1, 100)
     np.testing.assert_allclose(single.centre_s, times)
@@ -182,7 +184,8 @@ def test_cli_writes_outputs_and_prints_peaks(twin_rsa, tmp_path: Path, capsys) -
     ("extra", "message"),
     [
         (["--backbones", "nosuch"], "no embedding store for backbone 'nosuch'"),
-        (["--backbones", "synclr", "--window", "2"], "longer than the epoch"),
+        (["--backbones", "synclr", "--window", "2"], "--window 2 s is longer than the epoch"),
+        (["--backbones", "synclr", "--window", "1e308"], "longer than the epoch (100 samples"),
         (["--backbones", "synclr", "--window", "-1"], "--window must be > 0"),
         (["--backbones", "synclr", "--subjects", "7"], "expected subjects 7"),
         (["--backbones", "synclr,synclr"], "backbones listed twice"),

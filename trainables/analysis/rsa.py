@@ -1,4 +1,4 @@
-"""Representational similarity analysis (RSA) between image embeddings and EEG, numpy/scipy only.
+"""Representational similarity analysis (RSA) between image embeddings and EEG, numpy only.
 
 A representational dissimilarity matrix (RDM) is kept as its condensed upper triangle (the
 order of ``scipy.spatial.distance.pdist``). Distances are ``1 - Pearson correlation`` of two
@@ -69,12 +69,12 @@ def make_windows(times: np.ndarray, sfreq: float, settings: RsaSettings) -> Wind
     at least one); a window longer than the epoch is a ConfigError."""
     times = np.asarray(times, dtype=np.float64)
     n = int(times.size)
-    width = _samples(settings.window_s, sfreq)
-    step = _samples(settings.step_s, sfreq)
+    width = _samples(settings.window_s, sfreq, n)
+    step = _samples(settings.step_s, sfreq, n)
     if width > n:
         raise ConfigError(
-            f"--window {settings.window_s:g} s is {width} samples at {sfreq:g} Hz, longer than "
-            f"the epoch ({n} samples, {times[0]:.3f}..{times[-1]:.3f} s)"
+            f"--window {settings.window_s:g} s is longer than the epoch ({n} samples at "
+            f"{sfreq:g} Hz, {times[0]:.3f}..{times[-1]:.3f} s)"
         )
     starts = np.arange(0, n - width + 1, step)
     ends = starts + width - 1
@@ -82,8 +82,13 @@ def make_windows(times: np.ndarray, sfreq: float, settings: RsaSettings) -> Wind
     return Windows(starts, width, step, times[starts], times[ends], centres)
 
 
-def _samples(seconds: float | None, sfreq: float) -> int:
-    return 1 if seconds is None else max(1, math.floor(seconds * sfreq + 0.5))
+def _samples(seconds: float | None, sfreq: float, n: int) -> int:
+    """``seconds`` in whole samples (half up), at least 1, at most ``n + 1`` (longer than the
+    epoch)."""
+    if seconds is None:
+        return 1
+    samples = seconds * sfreq + 0.5
+    return n + 1 if not samples < n + 1 else max(1, math.floor(samples))
 
 
 def pair_count(n_images: int) -> int:
