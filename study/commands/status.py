@@ -50,7 +50,26 @@ def run(args: argparse.Namespace) -> int:
             )
         for failed in (t for t in trials if t.status == FAILED):
             print(f"  failed trial {failed.trial_id}: {failed.error}")
+        for retried in (t for t in trials if t.status != FAILED and t.error):
+            print(
+                f"  trial {retried.trial_id} was restarted ({_runs(retried.rows)}) "
+                f"after: {retried.error.strip()}"
+            )
     return 0
+
+
+def _runs(rows: list[dict]) -> str:
+    """Which epochs each run of a trial reported and on which node, e.g. 'epochs 1-2 on node
+    73013e3b, epochs 3-16 on node 51152233' (a run starts at a row carrying ``started_at``)."""
+    spans: list[list] = []  # [node, first epoch, last epoch]
+    for row in rows:
+        node = str(row.get("node_id", "?"))[:8]
+        epoch = int(row.get("epoch", row["training_iteration"]))
+        if spans and "started_at" not in row and spans[-1][0] == node:
+            spans[-1][2] = epoch
+        else:
+            spans.append([node, epoch, epoch])
+    return ", ".join(f"epochs {a}-{b} on node {node}" for node, a, b in spans)
 
 
 def _fmt(value: object) -> str:
