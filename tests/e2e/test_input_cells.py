@@ -19,7 +19,8 @@ from trainables.things_eeg2.inputs import InputSpec, parse_input_variants
 from trainables.training.checkpoints import load_checkpoint
 
 BACKBONES = ["synclr", "aligned_synclr"]
-VARIANTS = "all=default,occ=channels:occipital/tmax:0.5"
+# occ also trains on single repetitions drawn per epoch (validation and test: the average)
+VARIANTS = "all=default,occ=channels:occipital/tmax:0.5/repetitions:1"
 
 
 def inputs_spec(twin: Path, **values: object) -> StudySpec:
@@ -47,7 +48,9 @@ def test_each_variant_is_a_cell_and_what_it_reads_is_recorded(twin: Path, tmp_pa
     assert occ["channels"] == [c for c in protocol.channels if c.startswith(("PO", "O", "I"))]
     assert 0 < len(occ["channels"]) < len(protocol.channels)
     assert occ["times_s"][1] <= 0.5 < full["times_s"][1]
-    assert saved.inputs_of(saved.cell("synclr@occ")) == InputSpec(channels="occipital", tmax=0.5)
+    assert saved.inputs_of(saved.cell("synclr@occ")) == InputSpec(
+        channels="occipital", tmax=0.5, repetitions=1
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,7 +98,9 @@ def test_sweep_final_and_report_over_input_variants(
     for run in final.complete_runs:
         variant = parse_cell_key(run.cell)[2]
         read = protocol.inputs[variant]
-        expected_text = "default" if variant == "all" else "channels:occipital/tmax:0.5"
+        expected_text = (
+            "default" if variant == "all" else "channels:occipital/tmax:0.5/repetitions:1"
+        )
         assert run.trial.config["inputs"] == expected_text
         state = load_checkpoint(last_checkpoint(run.trial.logdir))
         expected = build_model(
@@ -113,8 +118,14 @@ def test_sweep_final_and_report_over_input_variants(
     assert main(["report", "--name", "inputs", "--storage", str(swept), "--out",
                  str(tmp_path / "report")]) == 0  # fmt: skip
     capsys.readouterr()
-    tables = yaml.safe_load((tmp_path / "report" / "report.json").read_text())
-    assert "encoder_grid" in str(tables) and "aligned_vs_unaligned" in str(tables)
+    tables = yaml.safe_load((tmp_path / "report" / "report.json").read_text())["tables"]
+    assert {"encoder_grid", "aligned_vs_unaligned"} <= set(tables)
+    grid = tables["encoder_grid"]
+    assert grid["columns"][:2] == ["inputs", "metric"]
+    assert {row["inputs"] for row in grid["rows"]} == {"all", "occ"}
+    # the decoder-free control sits next to the decoding results (the final cached test EEG)
+    assert {"rsa_peaks", "rsa_aligned_vs_unaligned"} <= set(tables)
+    assert (tmp_path / "report" / "figures" / "rsa_over_time.png").is_file()
 
 
 def test_analyze_regions_of_every_cell_and_report_them(
@@ -131,7 +142,7 @@ def test_analyze_regions_of_every_cell_and_report_them(
     assert set(analysis.cells) == expected and len(analysis.complete_runs) == 8
     for run in analysis.complete_runs:
         variant, region = parse_cell_key(run.cell)[2].split("-")
-        window = "" if variant == "all" else "/tmax:0.5"  # the cell's own window is kept
+        window = "" if variant == "all" else "/tmax:0.5/repetitions:1"  # the rest is the cell's
         assert run.trial.config["inputs"] == f"channels:{region}{window}"
         assert f"[{run.cell}] 1 complete runs" in printed
     assert main(analyze) == 0  # finished: kept, not re-run
