@@ -1,20 +1,32 @@
 """Sweep benchmark on the synthetic twin, side by side in one run.
 
+0. Start-up: the demo-size sweep (small twin, 6 trials x <= 12 epochs, TPE + ASHA, 2 at once)
+   with Ray's actors reused between trials vs a fresh worker per trial: wall time, per-trial
+   start-up (from the trial's slot falling free to its first epoch starting: actor start or
+   reset, data resolution, model build, first-step warm-up; median over the trials after the
+   first one of each slot) and utilisation (the fraction of wall time x trial slots spent in
+   training epochs).
 1. Search: Optuna TPE + ASHA vs full-budget random search (no early stopping) at the same trial
    count: epochs spent and best validation top-1 reached by each.
 2. Memory: peak proportional set size (PSS: shared pages split between the processes sharing
    them) of all Ray worker processes while N trials run at once vs one, on one full-scale
    subject; the prepared data is shared through the object store, not copied per trial.
 
-Run: uv run python tests/benchmarks/bench_sweep.py [--trials 8] [--epochs 12] [--concurrent 2]
+Run: uv run python tests/benchmarks/bench_sweep.py [--part startup|search|memory|all]
+     [--trials 8] [--epochs 12] [--concurrent 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -28,6 +40,68 @@ from study.synthetic import SynthConfig, write_dataset
 BACKBONE = "aligned_synclr"
 
 
+@dataclass
+class Run:
+    """One trial's run as its rows tell it (wall-clock seconds, time.time())."""
+
+    entered: float  # the trial function was entered
+    data_s: float  # of which resolving the data
+    first_epoch_start: float
+    end: float
+    epoch_s: float  # time in training epochs (the first epoch's estimated, see ``runs``)
+
+
+def runs(trials: list) -> list[Run]:
+    """Each trial's run: the first epoch's length is not reported apart from the start-up
+    before it, so it is taken as the median of the trial's later epochs (of all trials' later
+    epochs for a trial stopped after one)."""
+    later = [r["time_this_iter_s"] for t in trials for r in t.rows if "started_at" not in r]
+    overall = statistics.median(later)
+    out = []
+    for trial in trials:
+        first, rest = trial.rows[0], [r["time_this_iter_s"] for r in trial.rows[1:]]
+        epoch1 = statistics.median(rest) if rest else overall
+        reported = first["started_at"] + first["startup_first_report_s"]
+        out.append(
+            Run(
+                first["started_at"],
+                first["startup_data_s"],
+                reported - epoch1,
+                reported + sum(rest),
+                epoch1 + sum(rest),
+            )
+        )
+    return out
+
+
+def startup_and_utilisation(
+    trials: list, start: float, seconds: float, slots: int
+) -> dict[str, float]:
+    """Per-trial start-up and the sweep's utilisation, from the trials' rows.
+
+    Each trial takes the slot freed most recently before its first epoch started (the first
+    trials take the sweep's start); its start-up is the gap from there to that first epoch:
+    before its function is entered (sweep set-up, scheduling, actor start or reset), then in it
+    (data, model build, first-step warm-up). Medians of the first trial of each slot (cold) and
+    of the others.
+    """
+    free = [start] * slots
+    parts: dict[str, list[tuple[float, float, float]]] = {"first": [], "then": []}
+    for run in sorted(runs(trials), key=lambda r: r.first_epoch_start):
+        ready = [f for f in free if f <= run.first_epoch_start]
+        slot = free.index(max(ready) if ready else min(free))
+        before, inside = run.entered - free[slot], run.first_epoch_start - run.entered
+        parts["first" if free[slot] == start else "then"].append((before, inside, run.data_s))
+        free[slot] = run.end
+    out = {"utilisation": sum(r.epoch_s for r in runs(trials)) / (seconds * slots)}
+    for key, rows in parts.items():
+        columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+        before, inside, data = (statistics.median(c) if c else math.nan for c in columns)
+        out |= {f"{key}_s": before + inside, f"{key}_before_s": before}
+        out |= {f"{key}_inside_s": inside, f"{key}_data_s": data}
+    return out
+
+
 def sweep(root: Path, data: Path, name: str, **settings: object) -> dict[str, float]:
     spec = StudySpec(
         name=name,
@@ -37,16 +111,69 @@ def sweep(root: Path, data: Path, name: str, **settings: object) -> dict[str, fl
     )
     directory = root / name
     create_study(spec, directory)
-    start = time.monotonic()
+    start, clock = time.time(), time.monotonic()
     run_study(directory)
-    seconds = time.monotonic() - start
+    seconds = time.monotonic() - clock
     trials = read_trials(directory / BACKBONE)
+    slots = int(spec.sweep.max_concurrent)
     return {
         "trials": len(trials),
         "epochs": sum(t.epochs for t in trials),
         "best_val_top1": max(t.history["val_top1"].max() for t in trials),
         "seconds": seconds,
+        **startup_and_utilisation(trials, start, seconds, slots),
     }
+
+
+@contextlib.contextmanager
+def actor_reuse(reuse: bool) -> Iterator[None]:
+    """Make the study's Tuner reuse its trial actors or not (``TuneConfig.reuse_actors``)."""
+    from ray import tune
+
+    real = tune.TuneConfig
+    tune.TuneConfig = lambda **kw: real(**{**kw, "reuse_actors": reuse})  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        tune.TuneConfig = real  # type: ignore[misc]
+
+
+def _line(label: str, row: dict[str, float]) -> str:
+    def startup(key: str) -> str:
+        return (
+            f"{row[f'{key}_s']:5.2f} s ({row[f'{key}_before_s']:.2f} before the trial "
+            f"function + {row[f'{key}_inside_s']:.2f} in it, data {row[f'{key}_data_s']:.3f})"
+        )
+
+    return (
+        f"  {label:<20} trials {row['trials']:>3}  epochs {row['epochs']:>4}  "
+        f"wall {row['seconds']:>5.0f} s  utilisation {row['utilisation']:>4.0%}  "
+        f"best val top-1 {row['best_val_top1']:.3f}\n"
+        f"  {'':<20} start-up: first trial of a slot {startup('first')}; "
+        f"median after {startup('then')}"
+    )
+
+
+def small_twin(root: Path) -> Path:
+    """The small twin (subject 1), with one 1-trial 2-epoch sweep run on it first, so that no
+    measured sweep pays the driver's first imports or the first preparation of its data."""
+    small = root / "small"
+    if not small.exists():
+        write_dataset(SynthConfig(out=small, scale="small", subjects=[1], images=False))
+        sweep(root, small, "warm-up", num_samples=1, max_epochs=2, scheduler="none")
+    return small
+
+
+def startup(root: Path, args: argparse.Namespace) -> None:
+    small = small_twin(root)
+    demo = {"num_samples": 6, "max_epochs": 12, "grace_period": 3, "max_concurrent": 2}
+    rows = {}
+    for reuse in (True, False):
+        with actor_reuse(reuse):
+            rows[reuse] = sweep(root, small, f"reuse{int(reuse)}", **demo)
+    print("\nstart-up (demo-size sweep: small twin, subject 1, 6 trials x <= 12 epochs, 2 slots):")
+    print(_line("actors reused", rows[True]))
+    print(_line("fresh actor/trial", rows[False]))
 
 
 class WorkerMemory:
@@ -82,19 +209,16 @@ class WorkerMemory:
 
 
 def search(root: Path, args: argparse.Namespace) -> None:
-    config = SynthConfig(out=root / "small", scale="small", subjects=[1], images=False)
-    small = write_dataset(config)
+    small = small_twin(root)
     common = {"num_samples": args.trials, "max_epochs": args.epochs, "max_concurrent": 2}
     asha = sweep(root, small, "asha", scheduler="asha", sampler="tpe", grace_period=2, **common)
     rand = sweep(root, small, "random", scheduler="none", sampler="random", **common)
     print("\nsearch (small twin, subject 1, same trial count):")
     for label, row in (("TPE + ASHA", asha), ("random, full budget", rand)):
-        print(
-            f"  {label:<20} trials {row['trials']:>3}  epochs spent {row['epochs']:>4}  "
-            f"best val top-1 {row['best_val_top1']:.3f}  ({row['seconds']:.0f} s)"
-        )
+        print(_line(label, row))
     print(
-        f"  epochs ratio (ASHA / random): {asha['epochs'] / rand['epochs']:.2f}; "
+        f"  ASHA / random: epochs {asha['epochs'] / rand['epochs']:.2f}, "
+        f"wall time {asha['seconds'] / rand['seconds']:.2f}; "
         f"best top-1 difference: {asha['best_val_top1'] - rand['best_val_top1']:+.3f}"
     )
 
@@ -127,14 +251,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--concurrent", type=int, default=2)
-    parser.add_argument("--part", choices=("search", "memory", "both"), default="both")
+    parts = {"startup": startup, "search": search, "memory": memory}
+    parser.add_argument("--part", choices=(*parts, "all"), default="all")
     args = parser.parse_args()
     init_ray(num_cpus=args.concurrent)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        if args.part != "memory":
-            search(Path(tmp), args)
-        if args.part != "search":
-            memory(Path(tmp), args)
+        for name, part in parts.items():
+            if args.part in (name, "all"):
+                part(Path(tmp), args)
 
 
 if __name__ == "__main__":
