@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     backbones = catalog.parse(args.backbones)
     if not Path(args.models_dir).is_dir():
         raise DataError(f"{args.models_dir}: expected a models folder, found nothing there")
-    check_files(backbones, args.models_dir)
+    check_files(backbones, args.models_dir, args.backbones_file)
 
     from trainables.embedding.embed import EmbedSettings, embed_backbone
     from trainables.things_eeg2.images import read_images

@@ -126,6 +126,16 @@ def test_cli_bad_backbones_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.count("\n") == 0 and err.startswith(f"error: {path}: backbones.x")
 
 
+def test_missing_plugin_files_name_the_download_command(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "b.yaml", EXAMPLE)
+    (tmp_path / "models").mkdir()
+    argv = ["embed", "--data", str(tmp_path), "--models-dir", str(tmp_path / "models")]
+    assert main([*argv, "--backbones", "vit_small+glocal", "--backbones-file", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "vit_small+glocal: timm/vit_small.safetensors, " in err
+    assert f"--backbones vit_small+glocal --backbones-file {path} --models-dir" in err
+
+
 def test_list_shows_file_backbones_and_transforms(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "b.yaml", EXAMPLE)
     assert main(["embed", "--list", "--backbones-file", str(path)]) == 0

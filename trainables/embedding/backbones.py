@@ -222,18 +222,22 @@ def parse_backbones(text: str) -> list[Backbone]:
         raise ConfigError(f"--backbones: {exc}") from None
 
 
-def check_files(backbones: Sequence[Any], models_dir: Path) -> None:
+def check_files(
+    backbones: Sequence[Any], models_dir: Path, backbones_file: Path | None = None
+) -> None:
     """Raise DataError listing every missing weight file and how to obtain them.
 
-    ``backbones``: anything with ``name``, ``missing_files`` and ``empty_files`` (every kind).
+    ``backbones``: anything with ``name``, ``missing_files`` and ``empty_files`` (every kind);
+    ``backbones_file`` is named in the suggested `study download-models` command.
     """
+    declared = f" --backbones-file {backbones_file}" if backbones_file is not None else ""
     missing = {b.name: m for b in backbones if (m := b.missing_files(models_dir))}
     if missing:
         problems = [f"{name}: {', '.join(files)}" for name, files in missing.items()]
         names = ",".join(missing)
         raise DataError(
             f"{models_dir}: missing model files ({'; '.join(problems)}); fetch them with "
-            f"`study download-models --backbones {names} --models-dir {models_dir}` "
+            f"`study download-models --backbones {names}{declared} --models-dir {models_dir}` "
             "on a machine with internet access"
         )
     empty = [p for b in backbones for p in b.empty_files(models_dir)]
@@ -241,7 +245,7 @@ def check_files(backbones: Sequence[Any], models_dir: Path) -> None:
         more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
         raise DataError(
             f"{empty[0]}: empty model file (0 bytes){more}; delete it and fetch it again with "
-            f"`study download-models --backbones {','.join(b.name for b in backbones)}`"
+            f"`study download-models --backbones {','.join(b.name for b in backbones)}{declared}`"
         )
 
 
