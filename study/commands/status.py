@@ -69,7 +69,9 @@ def _runs(rows: list[dict]) -> str:
             spans[-1][2] = epoch
         else:
             spans.append([node, epoch, epoch])
-    return ", ".join(f"epochs {a}-{b} on node {node}" for node, a, b in spans)
+    return ", ".join(
+        f"{f'epoch {a}' if a == b else f'epochs {a}-{b}'} on node {node}" for node, a, b in spans
+    )
 
 
 def _fmt(value: object) -> str:

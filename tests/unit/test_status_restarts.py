@@ -23,8 +23,8 @@ def test_status_names_the_runs_of_a_restarted_trial_and_its_failure(
 ) -> None:
     storage = make_study(tmp_path, final=False)
     logdir = sorted((storage / "demo" / "synclr").glob("trial_*"))[0]
-    rows = [_row(1, WORKER, True), _row(2, WORKER, False)]
-    rows += [_row(e, HEAD, e == 3) for e in (3, 4, 5)]
+    rows = [_row(1, WORKER, True), _row(2, WORKER, False), _row(3, HEAD, True)]
+    rows += [_row(3, WORKER, True)] + [_row(e, WORKER, False) for e in (4, 5)]
     (logdir / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (logdir / "error.txt").write_text(
         "Failure # 1 (occurred at 2026-12-03_02-05-50)\nThe actor died unexpectedly.\n"
@@ -34,7 +34,8 @@ def test_status_names_the_runs_of_a_restarted_trial_and_its_failure(
     printed = capsys.readouterr().out
     trial_id = logdir.name.removeprefix("trial_")
     assert (
-        f"trial {trial_id} was restarted (epochs 1-2 on node 73013e3b, epochs 3-5 on node "
-        "51152273) after: the actor's node was terminated unexpectedly: health check failed"
+        f"trial {trial_id} was restarted (epochs 1-2 on node 73013e3b, epoch 3 on node 51152273, "
+        "epochs 3-5 on node 73013e3b) after: the actor's node was terminated unexpectedly: "
+        "health check failed"
     ) in printed
     assert printed.count("was restarted") == 1  # trials without an error file are not listed
