@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from study.arguments import MAX_BATCH, MAX_WORKERS, check_numbers
 from trainables.common.errors import ConfigError, DataError
@@ -68,18 +69,26 @@ def run(args: argparse.Namespace) -> int:
     backbones = catalog.parse(args.backbones)
     if not Path(args.models_dir).is_dir():
         raise DataError(f"{args.models_dir}: expected a models folder, found nothing there")
-    check_files(backbones, args.models_dir, args.backbones_file)
+    plain = [b for b in backbones if not _is_transform(b)]
+    check_files(plain, args.models_dir, args.backbones_file)  # before the data is looked at
 
     from trainables.embedding.embed import EmbedSettings, embed_backbone
-    from trainables.things_eeg2.images import read_images
     from trainables.things_eeg2.layout import find_layout
+    from trainables.things_eeg2.loader import dataset_images
 
     settings = EmbedSettings(device=args.device, batch_size=args.batch_size, workers=args.workers)
-    layout = find_layout(args.data, images_dir=args.images_dir)
-    if layout.images_dir is None:
-        raise DataError(f"{args.data}: expected an images folder, found none; pass --images-dir")
-    images = read_images(layout.images_dir, layout.metadata_path)
+    try:
+        layout = find_layout(args.data, images_dir=args.images_dir)
+        images = dataset_images(layout)
+    except DataError:  # missing model files are named first, as for every backbone
+        check_files(backbones, args.models_dir, args.backbones_file)
+        raise
     store_root = args.embeddings_dir or layout.embeddings_dir
+    backbones = [_with_stored_base(b, store_root, images) for b in backbones]
+    transforms = [b for b in backbones if _is_transform(b)]
+    check_files(transforms, args.models_dir, args.backbones_file)
+    if layout.images_dir is None and any(_embeds_images(b) for b in backbones):
+        raise DataError(f"{args.data}: expected an images folder, found none; pass --images-dir")
     lists = {"train": images.train.paths, "test": images.test.paths}
     for backbone in backbones:
         result = embed_backbone(backbone, args.models_dir, images.root, lists, store_root, settings)
@@ -87,3 +96,31 @@ def run(args: argparse.Namespace) -> int:
             f"{result.backbone}: {result.path} ({'up to date' if result.up_to_date else 'written'})"
         )
     return 0
+
+
+def _is_transform(backbone: AnyBackbone) -> bool:
+    from trainables.embedding.catalog import TransformedBackbone
+
+    return isinstance(backbone, TransformedBackbone)
+
+
+def _with_stored_base(backbone: AnyBackbone, store_root: Path, images: Any) -> AnyBackbone:
+    """A transform whose base store is complete for these images needs no base model files."""
+    from trainables.embedding.store import load_store
+
+    if not _is_transform(backbone):
+        return backbone
+    try:
+        load_store(
+            store_root,
+            backbone.base.name,
+            expected_hashes=images.hashes(),
+            expected_counts={"train": len(images.train), "test": len(images.test)},
+        )
+    except DataError:
+        return backbone
+    return replace(backbone, base_stored=True)
+
+
+def _embeds_images(backbone: AnyBackbone) -> bool:
+    return not getattr(backbone, "base_stored", False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,31 @@ def test_download_models_fetches_declared_transforms(tmp_path: Path, capsys) -> 
     (models / "scripted/net.pt").write_bytes(b"stand-in")
     assert main([*argv, "--backbones", "net+other"]) == 2
     assert "transform 'other' has no url in the backbones file" in capsys.readouterr().err
+
+
+def test_a_transform_of_a_complete_base_store_needs_no_weights_and_no_images(
+    tmp_path: Path, capsys
+) -> None:
+    data = tmp_path / "data"
+    synth = ["synth", "--out", str(data), "--scale", "tiny", "--subjects", "1", "--no-images"]
+    assert main([*synth, "--backbones", "synclr"]) == 0
+    base = {s: np.load(data / "embeddings" / "synclr" / f"{s}.npy") for s in ("train", "test")}
+    rng = np.random.default_rng(0)
+    weights, bias = rng.standard_normal((base["train"].shape[1], 5)), rng.standard_normal(5)
+    (tmp_path / "models").mkdir()  # no model file at all: the base's store is used as it is
+    np.savez(tmp_path / "models" / "fit.npz", weights=weights, bias=bias)
+    path = _write(tmp_path / "b.yaml", "transforms:\n  fit:\n    file: fit.npz\n")
+    argv = ["embed", "--data", str(data), "--models-dir", str(tmp_path / "models")]
+    assert main([*argv, "--backbones", "synclr+fit", "--backbones-file", str(path)]) == 0
+    capsys.readouterr()
+    store = data / "embeddings" / "synclr+fit"
+    for split, rows in base.items():
+        np.testing.assert_allclose(
+            np.load(store / f"{split}.npy"), rows @ weights + bias, rtol=1e-5
+        )
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["source"]["base"] == "synclr" and manifest["source"]["transform"]["sha256"]
+    assert (
+        manifest["source"]["base_source"]
+        == json.loads((data / "embeddings" / "synclr" / "manifest.json").read_text())["source"]
+    )

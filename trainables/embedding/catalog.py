@@ -75,6 +75,7 @@ class TransformedBackbone:
     transform: str
     entry: TransformEntry | None  # None: the default location in the models folder
     dim: int | None = None
+    base_stored: bool = False  # the base's store is complete: its model files are not needed
 
     def transform_files(self) -> Requirement:
         if self.entry is not None:
@@ -94,7 +95,7 @@ class TransformedBackbone:
         return [*self.base.required_files(), self.transform_files()]
 
     def missing_files(self, models_dir: Path) -> list[str]:
-        missing = list(self.base.missing_files(models_dir))
+        missing = [] if self.base_stored else list(self.base.missing_files(models_dir))
         options = _options(self.transform_files())
         if not any((Path(models_dir) / f).is_file() for f in options):
             missing.append(" | ".join(options))
@@ -103,7 +104,7 @@ class TransformedBackbone:
     def empty_files(self, models_dir: Path) -> list[Path]:
         path = self.transform_path(models_dir)
         own = [path] if path.is_file() and path.stat().st_size == 0 else []
-        return [*self.base.empty_files(models_dir), *own]
+        return own if self.base_stored else [*self.base.empty_files(models_dir), *own]
 
 
 AnyBackbone = Backbone | PluginBackbone | TransformedBackbone

@@ -368,8 +368,10 @@ def _embed_transformed(
     store_root: Path,
     settings: EmbedSettings,
 ) -> EmbedResult:
-    """The base's store (embedded first if needed) through the linear transform."""
-    embed_backbone(backbone.base, models_dir, images_root, image_lists, store_root, settings)
+    """The base's store (embedded first unless ``backbone.base_stored``: a complete store of
+    these images, used as it is - its source is recorded) through the linear transform."""
+    if not backbone.base_stored:
+        embed_backbone(backbone.base, models_dir, images_root, image_lists, store_root, settings)
     hashes = {s: image_list_hash(image_lists[s]) for s in SPLITS}
     base = load_store(store_root, backbone.base.name, expected_hashes=hashes)
     path = backbone.transform_path(models_dir)
