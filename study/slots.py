@@ -54,11 +54,16 @@ class TrialSlots:
 
 
 def start_slots(study_dir: Path, limit: int) -> Any:
-    """The study's slots actor (no CPU; lives as long as the driver)."""
+    """The study's slots actor (no CPU; on the driver's node, so that losing a worker node
+    never takes it; lives as long as the driver)."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     actor = ray.remote(num_cpus=0)(TrialSlots)
-    return actor.options(name=slots_name(study_dir), get_if_exists=True).remote(limit)
+    return actor.options(
+        name=slots_name(study_dir), get_if_exists=True, scheduling_strategy=here
+    ).remote(limit)
 
 
 class StudySlotLimiter(ConcurrencyLimiter):

@@ -91,10 +91,20 @@ class TrialState:
 def _latest_state_file(experiment_dir: Path) -> Path | None:
     """The newest experiment state, chosen as Ray chooses it: by the timestamp in its name.
 
-    (Not by mtime: a restored run copies the older session's state file again, later.)
+    (Not by mtime: a restored run copies the older session's state file again, later.) A
+    running driver rewrites the file in place, so an empty newest file is the previous one's
+    moment of being rewritten: the newest non-empty one is read instead.
     """
     states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.name)
-    return states[-1] if states else None
+    written = [p for p in states if _size(p) > 0]
+    return (written or states)[-1] if states else None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _text(path: Path) -> str:

@@ -79,3 +79,12 @@ def test_the_sweep_records_the_best_the_report_status_and_final_pick_on_a_tie(
         assert entries[best.backbone]["trial_id"] == best.trial.trial_id == "a"
         assert entries[best.backbone]["best_epoch"] == best.epoch == 3
     assert status.count("best val_top1 0.5000 at epoch 3 (trial a, terminated)") == len(BACKBONES)
+
+
+def test_a_state_file_being_rewritten_is_skipped_for_the_previous_one(tmp_path: Path) -> None:
+    exp_dir = tmp_path / "synclr"
+    row = {"training_iteration": 1, "val_top1": 0.5}
+    write_experiment(exp_dir, [{"trial_id": "a", "status": "RUNNING", "config": {}, "rows": [row]}])
+    (exp_dir / "experiment_state-2025-01-02_00-00-00.json").write_bytes(b"")  # mid-rewrite
+    (trial,) = read_trials(exp_dir)
+    assert trial.trial_id == "a" and trial.history["val_top1"].tolist() == [0.5]
