@@ -6,13 +6,16 @@
    reset, data resolution, model build, first-step warm-up; median over the trials after the
    first one of each slot) and utilisation (the fraction of wall time x trial slots spent in
    training epochs).
-1. Search: Optuna TPE + ASHA vs full-budget random search (no early stopping) at the same trial
+1. Cells: a two-cell study (an aligned pair, the demo's budget per cell) with its Tuners at
+   once vs one after the other (``concurrent_cells=1``), the same 2 trial slots: wall time,
+   start-up and utilisation over both cells' trials.
+2. Search: Optuna TPE + ASHA vs full-budget random search (no early stopping) at the same trial
    count: epochs spent and best validation top-1 reached by each.
-2. Memory: peak proportional set size (PSS: shared pages split between the processes sharing
+3. Memory: peak proportional set size (PSS: shared pages split between the processes sharing
    them) of all Ray worker processes while N trials run at once vs one, on one full-scale
    subject; the prepared data is shared through the object store, not copied per trial.
 
-Run: uv run python tests/benchmarks/bench_sweep.py [--part startup|search|memory|all]
+Run: uv run python tests/benchmarks/bench_sweep.py [--part startup|cells|search|memory|all]
      [--trials 8] [--epochs 12] [--concurrent 2]
 """
 
@@ -102,10 +105,12 @@ def startup_and_utilisation(
     return out
 
 
-def sweep(root: Path, data: Path, name: str, **settings: object) -> dict[str, float]:
+def sweep(
+    root: Path, data: Path, name: str, backbones: tuple[str, ...] = (BACKBONE,), **settings: object
+) -> dict[str, float]:
     spec = StudySpec(
         name=name,
-        backbones=[BACKBONE],
+        backbones=list(backbones),
         data=DataSettings(root=str(data), tune_subjects=[1]),
         sweep=SweepSettings(**settings),
     )
@@ -114,7 +119,7 @@ def sweep(root: Path, data: Path, name: str, **settings: object) -> dict[str, fl
     start, clock = time.time(), time.monotonic()
     run_study(directory)
     seconds = time.monotonic() - clock
-    trials = read_trials(directory / BACKBONE)
+    trials = [t for cell in spec.cells() for t in read_trials(directory / cell.key)]
     slots = int(spec.sweep.max_concurrent)
     return {
         "trials": len(trials),
@@ -174,6 +179,22 @@ def startup(root: Path, args: argparse.Namespace) -> None:
     print("\nstart-up (demo-size sweep: small twin, subject 1, 6 trials x <= 12 epochs, 2 slots):")
     print(_line("actors reused", rows[True]))
     print(_line("fresh actor/trial", rows[False]))
+
+
+def cells(root: Path, args: argparse.Namespace) -> None:
+    """Two cells (an aligned pair) with the demo's budget each: their Tuners at once (what
+    `study sweep` does) vs one after the other (``--concurrent-cells 1``), same 2 slots."""
+    small = small_twin(root)
+    demo = {"num_samples": 6, "max_epochs": 12, "grace_period": 3, "max_concurrent": 2}
+    pair = ("synclr", BACKBONE)
+    rows = {
+        at_once: sweep(root, small, f"cells{at_once}", pair, concurrent_cells=at_once, **demo)
+        for at_once in (0, 1)
+    }
+    print("\ncells (small twin, subject 1, synclr + aligned_synclr, 6 trials x <= 12 epochs each):")
+    print(_line("cells at once", rows[0]))
+    print(_line("one after another", rows[1]))
+    print(f"  at once / one after another: wall time {rows[0]['seconds'] / rows[1]['seconds']:.2f}")
 
 
 class WorkerMemory:
@@ -251,7 +272,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--concurrent", type=int, default=2)
-    parts = {"startup": startup, "search": search, "memory": memory}
+    parts = {"startup": startup, "cells": cells, "search": search, "memory": memory}
     parser.add_argument("--part", choices=(*parts, "all"), default="all")
     args = parser.parse_args()
     init_ray(num_cpus=args.concurrent)
