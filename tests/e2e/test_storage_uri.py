@@ -30,6 +30,7 @@ class CrashOnce(RayReporter):
             raise RuntimeError("injected crash")
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("kind", ["file_uri", "pyarrow_filesystem"])
 def test_trials_checkpoint_and_resume_through_uri_storage(
     ray_session: None, tmp_path: Path, kind: str

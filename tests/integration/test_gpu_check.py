@@ -21,6 +21,7 @@ CHECKS = (
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_gpu_check_dry_run_prints_every_row_of_its_table() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--dry-run"], capture_output=True, text=True, timeout=900
