@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from study.arguments import MAX_SEEDS, RESOURCE_LIMITS, check_numbers, parse_subjects
+from study.commands.final import print_runs
 from study.commands.sweep import add_storage_arguments
 from trainables.common.errors import ConfigError
 
@@ -76,11 +77,6 @@ def run(args: argparse.Namespace) -> int:
             gpus_per_trial=args.gpus_per_trial,
             max_concurrent=args.max_concurrent,
         )
-    complete = [r for r in runs if r.complete]
-    for cell in dict.fromkeys(r.cell for r in runs):
-        mine = [r.metrics["test_top1"] for r in complete if r.cell == cell]
-        mean = sum(mine) / len(mine) if mine else float("nan")
-        print(f"[{cell}] {len(mine)} complete runs, mean test top-1 {mean:.4f}")
     folder = Path(directory) / "analysis" / kind
     print(f"{kind} analysis in {folder}; `study report --name {args.name}` tabulates it")
-    return 0 if len(complete) == len(runs) else 1
+    return print_runs(runs)

@@ -96,10 +96,15 @@ def _run(args: argparse.Namespace, directory: Path, subjects: list[int] | None) 
         max_concurrent=args.max_concurrent,
         source=source,
     )
-    complete = [r for r in runs if r.complete]
-    for key in configs:
-        mine = [r.metrics["test_top1"] for r in complete if r.cell == key]
-        mean = sum(mine) / len(mine) if mine else float("nan")
-        print(f"[{key}] {len(mine)} complete runs, mean test top-1 {mean:.4f}")
     print(f"final runs in {directory / 'final'}; `study report --name {args.name}` tabulates them")
+    return print_runs(runs)
+
+
+def print_runs(runs: list[Any]) -> int:
+    """One line per cell (complete runs, mean test top-1); exit status 1 unless all completed."""
+    complete = [r for r in runs if r.complete]
+    for cell in dict.fromkeys(r.cell for r in runs):
+        mine = [r.metrics["test_top1"] for r in complete if r.cell == cell]
+        mean = sum(mine) / len(mine) if mine else float("nan")
+        print(f"[{cell}] {len(mine)} complete runs, mean test top-1 {mean:.4f}")
     return 0 if len(complete) == len(runs) else 1

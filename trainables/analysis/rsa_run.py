@@ -26,13 +26,12 @@ from trainables.analysis.rsa import (
 from trainables.common.errors import ConfigError, DataError
 from trainables.embedding.store import load_store
 from trainables.things_eeg2.layout import DataLayout, find_layout
-from trainables.things_eeg2.loader import dataset_images
+from trainables.things_eeg2.loader import dataset_images, load_subject_split
 from trainables.things_eeg2.prepared_cache import (
     MANIFEST,
     PreparedEEG,
     default_cache_dir,
     entry_dir,
-    load_prepared,
 )
 
 SPLIT = "test"
@@ -124,7 +123,7 @@ def load_rsa_inputs(
             raise DataError(
                 f"{cache_dir}: no subject's {SPLIT} EEG is in the prepared cache; run `study rsa`"
             )
-    eeg = {s: _test_eeg(layout, s, cache_dir, n_images) for s in chosen}
+    eeg = {s: load_subject_split(layout, s, SPLIT, images.test, cache_dir) for s in chosen}
     _check_same_axes(list(eeg.values()))
     return RsaInputs(
         layout=layout,
@@ -212,16 +211,6 @@ def _subjects(layout: DataLayout, requested: Sequence[int] | None, split: str) -
 def _cached(layout: DataLayout, subject: int, cache_dir: Path) -> bool:
     source = layout.eeg_file(subject, SPLIT)
     return source.is_file() and (entry_dir(cache_dir, source) / MANIFEST).is_file()
-
-
-def _test_eeg(layout: DataLayout, subject: int, cache_dir: Path, n_images: int) -> PreparedEEG:
-    prepared = load_prepared(layout.eeg_file(subject, SPLIT), cache_dir)
-    if prepared.mean.shape[0] != n_images:
-        raise DataError(
-            f"{prepared.source}: expected {n_images} EEG image conditions (the {SPLIT} image "
-            f"list), found {prepared.mean.shape[0]}"
-        )
-    return prepared
 
 
 def _check_same_axes(prepared: list[PreparedEEG]) -> None:
