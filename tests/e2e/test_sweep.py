@@ -163,7 +163,7 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
     env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     sweep = [
         *command, "sweep", "--data", str(twin), "--backbones", ",".join(BACKBONES),
-        "--num-samples", "2", "--max-epochs", "2", "--scheduler", "none",
+        "--num-samples", "3", "--max-epochs", "2", "--scheduler", "none",
         "--max-concurrent", "1", "--tune-subjects", "1", *flags,
     ]  # fmt: skip
     driver = subprocess.Popen(sweep, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -173,7 +173,7 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
         return sum(t.status == FINISHED for t in read_trials(first))
 
     try:
-        # kill after the first finished trial: one more of this backbone is still to run
+        # kill after the first finished trial: two more of this backbone are still to run
         assert _wait_for(lambda: finished_trials() >= 1, timeout=240), "sweep made no progress"
     finally:
         driver.send_signal(signal.SIGKILL)
@@ -187,9 +187,9 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     for backbone in BACKBONES:
         trials = read_trials(storage / "k" / backbone)
-        assert len(trials) == 2, [t.trial_id for t in trials]
+        assert len(trials) == 3, [t.trial_id for t in trials]
         assert all(t.status == FINISHED and t.epochs == 2 for t in trials)
-        assert read_outcome(storage / "k", backbone).trials == 2
+        assert read_outcome(storage / "k", backbone).trials == 3
     after = {t.trial_id: t.history for t in read_trials(first)}
     for trial_id, history in before.items():
         cols = ["training_iteration", "val_top1", "val_loss", "train_loss"]
