@@ -86,6 +86,7 @@ def run_demo(settings: DemoSettings) -> Path:
             max_epochs=settings.max_epochs,
             grace_period=settings.grace_period,
             max_concurrent=2,
+            concurrent_cells=1,  # on a laptop's few cores one cell after another is faster
             seed=settings.seed,
         ),
         train={"batch_size": settings.batch_size},
