@@ -11,6 +11,7 @@ aligned - unaligned test per window or region.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,6 @@ def window_variants(text: str, epoch: tuple[float, float], sfreq: float) -> dict
 
 def region_variants(text: str | None, channels: list[str]) -> dict[str, InputSpec]:
     """Named channel groups (default: the five regions that have channels in the data)."""
-    import re
-
     if text:
         names = [n.strip() for n in text.split(",") if n.strip()]
         unknown = [n for n in names if n not in CHANNEL_GROUPS]

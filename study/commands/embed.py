@@ -123,4 +123,5 @@ def _with_stored_base(backbone: AnyBackbone, store_root: Path, images: Any) -> A
 
 
 def _embeds_images(backbone: AnyBackbone) -> bool:
-    return not getattr(backbone, "base_stored", False)
+    """Whether embedding ``backbone`` reads the images (not a transform of a complete store)."""
+    return not (_is_transform(backbone) and backbone.base_stored)
