@@ -58,10 +58,16 @@ def restore_tuner(
     """The interrupted Tuner saved at ``experiment`` (errored trials retried), or None.
 
     The single place a Tuner is restored: refused (one-line error) unless the trust checks of
-    ``study.trust`` pass, since restoring unpickles files of the study folder.
+    ``study.trust`` pass, since restoring unpickles files of the study folder. None also when
+    the driver died after ``fit()`` wrote ``tuner.pkl`` but before the first experiment state:
+    Ray's restore would then "restart" the experiment with a searcher that stops after one
+    trial (seen with concurrent cells), so the caller builds a fresh Tuner instead.
     """
     check_restore(study_dir, experiment)
     if not restorable(experiment):
+        return None
+    if read_state(experiment) is None:  # no trial folders either, or check_restore refused
+        logger.info("[%s] the interrupted %s had not started: starting it afresh", label, what)
         return None
     from ray import tune
 

@@ -22,6 +22,7 @@ import yaml
 from study import sweep, trust
 from study.cli import main
 from study.lock import study_lock
+from study.ray_runtime import restore_tuner
 from study.spec import DataSettings, StudySpec, SweepSettings
 from tests.helpers.study_files import make_study, write_experiment
 from trainables.common.errors import ConfigError, DataError
@@ -302,6 +303,7 @@ def test_resume_of_a_tampered_sweep_is_refused_before_ray_starts(
 HOLD_LOCK = """
 import sys, time
 from study.lock import study_lock
+from study.ray_runtime import restore_tuner
 with study_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(600)
@@ -463,3 +465,21 @@ def test_the_report_follows_the_data_the_final_used(
     capsys.readouterr()
     assert main([*command, "--data", str(real), "--subjects", "1"]) == 2
     assert "final runs with other data" in one_line_error(capsys)
+
+
+def test_a_tuner_killed_before_its_first_state_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only ``tuner.pkl`` (the driver died before the first experiment state): a fresh Tuner,
+    not Ray's restore, which would "restart" with a searcher that stops after one trial."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    experiment = tmp_path / "study" / "aligned_synclr"
+    write_experiment(experiment, [])
+    (experiment / STATE).unlink()
+    marker = tmp_path / "ran"
+    (experiment / "tuner.pkl").write_bytes(pickle.dumps(Trap(marker)))
+    assert restore_tuner(experiment.parent, experiment, None, "aligned_synclr", "sweep") is None
+    assert not marker.exists()
+    (experiment / "trial_a").mkdir()  # a trial started, its state lost: refused, as before
+    with pytest.raises(DataError, match="trial folders but no experiment_state"):
+        restore_tuner(experiment.parent, experiment, None, "aligned_synclr", "sweep")
