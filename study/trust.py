@@ -33,6 +33,8 @@ from trainables.common.errors import ConfigError, DataError
 STATE_SUFFIXES = (".json", ".pkl")
 STATE_GLOB = "experiment_state-*.json"
 TUNER_FILE = "tuner.pkl"
+# the search state Ray saves next to the experiment state: a sweep's searcher, final runs' grid
+SEARCHER_GLOBS = ("search_gen_state-*.json", "basic-variant-state-*.json")
 TRIAL_PICKLE = "error.pkl"
 APP = "aligned-eeg-study"
 TERMINAL = ("TERMINATED", "ERROR")
@@ -116,6 +118,12 @@ def check_state(experiment: Path) -> dict[str, str]:
         raise DataError(
             f"{experiment}: has trial folders but no {missing}; Ray would silently start the "
             f"experiment over; restore the file or move the folder away to start it over"
+        )
+    if state and not any(any(Path(experiment).glob(p)) for p in SEARCHER_GLOBS):
+        raise DataError(
+            f"{experiment}: has an experiment state but no searcher state ({SEARCHER_GLOBS[0]}); "
+            f"Ray would restart the search and run more trials than the budget; restore the "
+            f"file or move the folder away to start it over"
         )
     return state or {}
 

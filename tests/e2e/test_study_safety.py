@@ -169,6 +169,7 @@ def experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_experiment(exp_dir, trials)
     (exp_dir / "tuner.pkl").write_bytes(pickle.dumps({}))
     (exp_dir / "searcher-state-2025-01-01_00-00-00.pkl").write_bytes(pickle.dumps({}))
+    (exp_dir / "search_gen_state-2025-01-01_00-00-00.json").write_bytes(pickle.dumps({}))
     return exp_dir
 
 
@@ -225,6 +226,11 @@ def test_recorded_digests_catch_changed_and_new_state_files(experiment: Path) ->
 def test_damaged_or_missing_state_is_refused_instead_of_a_silent_restart(
     experiment: Path,
 ) -> None:
+    search = experiment / "search_gen_state-2025-01-01_00-00-00.json"
+    search.rename(experiment.parent / search.name)
+    with pytest.raises(DataError, match="no searcher state .* more trials than the budget"):
+        trust.check_restore(experiment.parent, experiment)
+    (experiment.parent / search.name).rename(search)
     (experiment / STATE).write_text('{"trial_data": [["{not json')
     with pytest.raises(DataError, match="damaged experiment state"):
         trust.check_restore(experiment.parent, experiment)
