@@ -196,10 +196,10 @@ def check_restore(study_dir: Path, experiment: Path) -> dict[str, str]:
 
 
 def check_complete(experiment: Path, budget: int, before: dict[str, str]) -> dict[str, str]:
-    """After ``fit()``: every kept trial is still there and the whole budget ran.
+    """After ``fit()``: every kept trial is still there and exactly the budget ran.
 
-    A run with unfinished trials was interrupted (KeyboardInterrupt); fewer trials than the
-    budget, or trials that vanished, mean Ray restarted from a lost or damaged state.
+    A run with unfinished trials was interrupted (KeyboardInterrupt); fewer or more trials than
+    the budget, or trials that vanished, mean Ray restarted from a lost or damaged state.
     """
     after = read_state(experiment) or {}
     if any(status not in TERMINAL for status in after.values()):
@@ -214,5 +214,11 @@ def check_complete(experiment: Path, budget: int, before: dict[str, str]) -> dic
         raise DataError(
             f"{experiment}: {len(after)} of {budget} trials ran and the searcher stopped; the "
             f"experiment state was lost or damaged, so equal budgets cannot be guaranteed"
+        )
+    if len(after) > budget:
+        raise DataError(
+            f"{experiment}: {len(after)} trials ran for a budget of {budget} (the searcher's "
+            f"saved state was older than the experiment's), so equal budgets cannot be "
+            f"guaranteed; move the folder away to start it over"
         )
     return after

@@ -245,13 +245,15 @@ def test_damaged_or_missing_state_is_refused_instead_of_a_silent_restart(
         trust.check_restore(experiment.parent, experiment.parent / "other")
 
 
-def test_fewer_trials_than_the_budget_or_vanished_trials_stop_the_study(
+def test_fewer_or_more_trials_than_the_budget_or_vanished_trials_stop_the_study(
     experiment: Path,
 ) -> None:
     kept = trust.read_state(experiment)
     assert trust.check_complete(experiment, 2, kept) == kept
     with pytest.raises(DataError, match="2 of 3 trials ran"):
         trust.check_complete(experiment, 3, kept)
+    with pytest.raises(DataError, match="2 trials ran for a budget of 1"):
+        trust.check_complete(experiment, 1, kept)
     with pytest.raises(DataError, match="trial\\(s\\) z vanished"):
         trust.check_complete(experiment, 2, {**kept, "z": "TERMINATED"})
     write_experiment(
