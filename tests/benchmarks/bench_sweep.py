@@ -41,6 +41,8 @@ from study.sweep import create_study, run_study
 from study.synthetic import SynthConfig, write_dataset
 
 BACKBONE = "aligned_synclr"
+# the demo-size sweep of --part startup and --part cells (per cell)
+DEMO_SWEEP = {"num_samples": 6, "max_epochs": 12, "grace_period": 3, "max_concurrent": 2}
 
 
 @dataclass
@@ -171,11 +173,10 @@ def small_twin(root: Path) -> Path:
 
 def startup(root: Path, args: argparse.Namespace) -> None:
     small = small_twin(root)
-    demo = {"num_samples": 6, "max_epochs": 12, "grace_period": 3, "max_concurrent": 2}
     rows = {}
     for reuse in (True, False):
         with actor_reuse(reuse):
-            rows[reuse] = sweep(root, small, f"reuse{int(reuse)}", **demo)
+            rows[reuse] = sweep(root, small, f"reuse{int(reuse)}", **DEMO_SWEEP)
     print("\nstart-up (demo-size sweep: small twin, subject 1, 6 trials x <= 12 epochs, 2 slots):")
     print(_line("actors reused", rows[True]))
     print(_line("fresh actor/trial", rows[False]))
@@ -185,10 +186,9 @@ def cells(root: Path, args: argparse.Namespace) -> None:
     """Two cells (an aligned pair) with the demo's budget each: their Tuners at once (what
     `study sweep` does) vs one after the other (``--concurrent-cells 1``), same 2 slots."""
     small = small_twin(root)
-    demo = {"num_samples": 6, "max_epochs": 12, "grace_period": 3, "max_concurrent": 2}
     pair = ("synclr", BACKBONE)
     rows = {
-        at_once: sweep(root, small, f"cells{at_once}", pair, concurrent_cells=at_once, **demo)
+        at_once: sweep(root, small, f"cells{at_once}", pair, concurrent_cells=at_once, **DEMO_SWEEP)
         for at_once in (0, 1)
     }
     print("\ncells (small twin, subject 1, synclr + aligned_synclr, 6 trials x <= 12 epochs each):")
