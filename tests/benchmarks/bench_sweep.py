@@ -15,7 +15,12 @@
    them) of all Ray worker processes while N trials run at once vs one, on one full-scale
    subject; the prepared data is shared through the object store, not copied per trial.
 
-Run: uv run python tests/benchmarks/bench_sweep.py [--part startup|cells|search|memory|all]
+4. Length: utilisation of the demo-size sweep, of the default study budget (12 trials x <= 30
+   epochs) on the small twin and of the same budget on one full-scale subject, with the slot
+   time not spent in epochs split into cold start-up, later start-ups and idle slots.
+
+Run: uv run python tests/benchmarks/bench_sweep.py
+     [--part startup|cells|search|memory|length|all]
      [--trials 8] [--epochs 12] [--concurrent 2]
 """
 
@@ -100,6 +105,7 @@ def startup_and_utilisation(
         free[slot] = run.end
     out = {"utilisation": sum(r.epoch_s for r in runs(trials)) / (seconds * slots)}
     for key, rows in parts.items():
+        out[f"{key}_share"] = sum(before + inside for before, inside, _ in rows) / (seconds * slots)
         columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
         before, inside, data = (statistics.median(c) if c else math.nan for c in columns)
         out |= {f"{key}_s": before + inside, f"{key}_before_s": before}
@@ -197,6 +203,36 @@ def cells(root: Path, args: argparse.Namespace) -> None:
     print(f"  at once / one after another: wall time {rows[0]['seconds'] / rows[1]['seconds']:.2f}")
 
 
+def full_twin(root: Path) -> Path:
+    """One full-scale subject (16540 training images), written once per benchmark run."""
+    full = root / "full"
+    if not full.exists():
+        write_dataset(SynthConfig(out=full, scale="full", subjects=[1], images=False))
+    return full
+
+
+def length(root: Path, args: argparse.Namespace) -> None:
+    """Utilisation as the sweep grows, actors reused: the demo's budget and the default study
+    budget (SweepSettings' defaults: 12 trials x <= 30 epochs, ASHA, 2 slots) on the small twin,
+    and the default budget on one full-scale subject; where the slot time not in epochs goes."""
+    small, full = small_twin(root), full_twin(root)
+    sweep(root, full, "warm-up-full", num_samples=1, max_epochs=2, scheduler="none")
+    rows = {
+        "demo size, small": sweep(root, small, "len-demo", **DEMO_SWEEP),
+        "default, small": sweep(root, small, "len-small"),
+        "default, full-scale": sweep(root, full, "len-full"),
+    }
+    print("\nlength (subject 1, TPE + ASHA, 2 slots, actors reused):")
+    for label, row in rows.items():
+        print(_line(label, row))
+        idle = 1.0 - row["utilisation"] - row["first_share"] - row["then_share"]
+        print(
+            f"  {'':<20} slot time: epochs {row['utilisation']:.0%}, first trial of a slot's "
+            f"start-up {row['first_share']:.0%}, later start-ups {row['then_share']:.0%}, "
+            f"idle (a slot waiting for the last trials) {idle:.0%}"
+        )
+
+
 class WorkerMemory:
     """Samples the summed PSS of Ray worker processes in a background thread."""
 
@@ -245,7 +281,7 @@ def search(root: Path, args: argparse.Namespace) -> None:
 
 
 def memory(root: Path, args: argparse.Namespace) -> None:
-    full = write_dataset(SynthConfig(out=root / "full", scale="full", subjects=[1], images=False))
+    full = full_twin(root)
     peaks = {}
     for concurrent in (1, args.concurrent):
         with WorkerMemory() as sampled:
@@ -272,7 +308,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--concurrent", type=int, default=2)
-    parts = {"startup": startup, "cells": cells, "search": search, "memory": memory}
+    parts = {
+        "startup": startup,
+        "cells": cells,
+        "search": search,
+        "memory": memory,
+        "length": length,
+    }
     parser.add_argument("--part", choices=(*parts, "all"), default="all")
     args = parser.parse_args()
     init_ray(num_cpus=args.concurrent)
