@@ -232,7 +232,7 @@ def length(root: Path, args: argparse.Namespace) -> None:
     sweep(root, full, "warm-up-full", num_samples=1, max_epochs=2, scheduler="none")
     rows = {
         "demo size, small": sweep(root, small, "len-demo", **DEMO_SWEEP),
-        "demo, 1 slot x 2 cpus": sweep(
+        "demo, 1 slot/2 cpus": sweep(
             root, small, "len-one", **{**DEMO_SWEEP, "max_concurrent": 1}, cpus_per_trial=2.0
         ),
         "default, small": sweep(root, small, "len-small"),
