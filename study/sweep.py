@@ -23,6 +23,8 @@ from study.results import (
     read_outcome,
     read_synthetic_manifest,
     read_trials,
+    record_slot_use,
+    slot_use,
 )
 from study.spec import SPEC_FILE, Cell, DataProtocol, StudySpec, ValidationFacts
 from study.trust import check_restore
@@ -317,6 +319,7 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
     """Run every cell's sweep, concurrently: finished ones skipped, interrupted ones resumed."""
     from study.slots import start_slots
 
+    started_at, clock = time.time(), time.monotonic()
     spec = StudySpec.load(study_dir)
     preflight(spec)
     for cell in spec.cells():  # refuse a tampered or damaged folder before Ray starts
@@ -342,6 +345,12 @@ def run_study(study_dir: Path, address: str | None = None) -> list[SweepOutcome]
     else:
         outcomes.update(_run_concurrently(spec, study_dir, pending, data, at_once))
     _log_slot_peak(slots, spec)
+    if pending:
+        trials = [t for cell in pending for t in read_trials(study_dir / cell.key)]
+        seconds = time.monotonic() - clock
+        use = slot_use(trials, started_at, seconds, spec.sweep.max_concurrent)
+        record_slot_use(study_dir, use)
+        logger.info("this sweep: %s", use.describe())
     return [outcomes[cell.key] for cell in spec.cells()]
 
 

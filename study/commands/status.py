@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 
 from study.commands.sweep import add_storage_arguments
@@ -21,7 +22,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from study.results import FAILED, FINISHED, best_trial, read_outcome, read_trials
+    from study.results import (
+        FAILED,
+        FINISHED,
+        best_trial,
+        read_outcome,
+        read_slot_uses,
+        read_trials,
+    )
     from study.spec import StudySpec, study_dir
 
     directory = study_dir(args.storage, args.name)
@@ -55,7 +63,17 @@ def run(args: argparse.Namespace) -> int:
                 f"  trial {retried.trial_id} was restarted ({_runs(retried.rows)}) "
                 f"after: {retried.error.strip()}"
             )
+    _print_slot_uses(read_slot_uses(directory))
     return 0
+
+
+def _print_slot_uses(uses: list) -> None:
+    """Each finished `study sweep`/`resume` run: how it used its trial slots."""
+    if uses:
+        print("\nsweep runs (utilisation: time in training epochs / wall time x trial slots):")
+    for use in uses:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(use.started_at))
+        print(f"  {when}: {use.describe()}")
 
 
 def _runs(rows: list[dict]) -> str:

@@ -1,5 +1,5 @@
 """The one reader of a study folder: sweep trials, each cell's recorded sweep outcome, final
-runs, the best trial, the data facts.
+runs, the best trial, the data facts, how each sweep used its trial slots.
 
 Used by `study status`, `study final`, `study export-best`, the sweep's recorded outcome and the
 report. Nothing here starts Ray or imports torch.
@@ -15,6 +15,15 @@ from study.results.final_runs import (
     FinalResults,
     FinalRun,
     load_final,
+)
+from study.results.slot_use import (
+    RUNS_FILE,
+    SlotUse,
+    TrialRun,
+    read_slot_uses,
+    record_slot_use,
+    slot_use,
+    trial_runs,
 )
 from study.results.study_folder import (
     StudyResults,
@@ -33,6 +42,13 @@ __all__ = [
     "DONE_FILE",
     "SweepOutcome",
     "read_outcome",
+    "RUNS_FILE",
+    "SlotUse",
+    "TrialRun",
+    "read_slot_uses",
+    "record_slot_use",
+    "slot_use",
+    "trial_runs",
     "FAILED",
     "FINAL_DIR",
     "FINAL_RUNS",

@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -42,7 +40,7 @@ from pathlib import Path
 import psutil
 
 from study.ray_runtime import init_ray
-from study.results import read_trials
+from study.results import SlotUse, read_slot_uses, read_trials
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study
 from study.synthetic import SynthConfig, write_dataset
@@ -52,82 +50,10 @@ BACKBONE = "aligned_synclr"
 DEMO_SWEEP = {"num_samples": 6, "max_epochs": 12, "grace_period": 3, "max_concurrent": 2}
 
 
-@dataclass
-class Run:
-    """One trial's run as its rows tell it (wall-clock seconds, time.time())."""
-
-    entered: float  # the trial function was entered
-    data_s: float  # of which resolving the data
-    first_epoch_start: float
-    end: float
-    epoch_s: float  # time in training epochs (the first epoch's estimated, see ``runs``)
-
-
-def runs(trials: list) -> list[Run]:
-    """Each trial's run: the first epoch's length is not reported apart from the start-up
-    before it, so it is taken as the median of the trial's later epochs (of all trials' later
-    epochs for a trial stopped after one)."""
-    later = [r["time_this_iter_s"] for t in trials for r in t.rows if "started_at" not in r]
-    overall = statistics.median(later)
-    out = []
-    for trial in trials:
-        first, rest = trial.rows[0], [r["time_this_iter_s"] for r in trial.rows[1:]]
-        epoch1 = statistics.median(rest) if rest else overall
-        reported = first["started_at"] + first["startup_first_report_s"]
-        out.append(
-            Run(
-                first["started_at"],
-                first["startup_data_s"],
-                reported - epoch1,
-                reported + sum(rest),
-                epoch1 + sum(rest),
-            )
-        )
-    return out
-
-
-def startup_and_utilisation(
-    trials: list, start: float, seconds: float, slots: int
-) -> dict[str, float]:
-    """Per-trial start-up and the sweep's utilisation, from the trials' rows.
-
-    Each trial takes the slot freed most recently before its first epoch started (the first
-    trials take the sweep's start); its start-up is the gap from there to that first epoch:
-    before its function is entered (sweep set-up, scheduling, actor start or reset), then in it
-    (data, model build, first-step warm-up). Medians of the first trial of each slot (cold) and
-    of the others.
-    """
-    free = [start] * slots
-    parts: dict[str, list[tuple[float, float, float]]] = {"first": [], "then": []}
-    for run in sorted(runs(trials), key=lambda r: r.first_epoch_start):
-        ready = [f for f in free if f <= run.first_epoch_start]
-        slot = free.index(max(ready) if ready else min(free))
-        before, inside = run.entered - free[slot], run.first_epoch_start - run.entered
-        parts["first" if free[slot] == start else "then"].append((before, inside, run.data_s))
-        free[slot] = run.end
-    utilisation = sum(r.epoch_s for r in runs(trials)) / (seconds * slots)
-    late = sum(r.end > start + seconds + 1.0 for r in runs(trials))
-    if utilisation > 1.0 or late:
-        print(
-            f"warning: the trials' rows give {utilisation:.0%} of {seconds:.0f} s x {slots} slots "
-            f"in epochs and {late} trials ending after the sweep: Ray's time_this_iter_s did "
-            "not measure the epochs here, so no utilisation is given for this sweep",
-            file=sys.stderr,
-        )
-        utilisation = math.nan
-    out = {"utilisation": utilisation}
-    for key, rows in parts.items():
-        out[f"{key}_share"] = sum(before + inside for before, inside, _ in rows) / (seconds * slots)
-        columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
-        before, inside, data = (statistics.median(c) if c else math.nan for c in columns)
-        out |= {f"{key}_s": before + inside, f"{key}_before_s": before}
-        out |= {f"{key}_inside_s": inside, f"{key}_data_s": data}
-    return out
-
-
 def sweep(
     root: Path, data: Path, name: str, backbones: tuple[str, ...] = (BACKBONE,), **settings: object
-) -> dict[str, float]:
+) -> Row:
+    """Create and run one study; its trials and the slot use `study sweep` recorded for it."""
     spec = StudySpec(
         name=name,
         backbones=list(backbones),
@@ -136,18 +62,28 @@ def sweep(
     )
     directory = root / name
     create_study(spec, directory)
-    start, clock = time.time(), time.monotonic()
     run_study(directory)
-    seconds = time.monotonic() - clock
     trials = [t for cell in spec.cells() for t in read_trials(directory / cell.key)]
-    slots = int(spec.sweep.max_concurrent)
-    return {
-        "trials": len(trials),
-        "epochs": sum(t.epochs for t in trials),
-        "best_val_top1": max(t.history["val_top1"].max() for t in trials),
-        "seconds": seconds,
-        **startup_and_utilisation(trials, start, seconds, slots),
-    }
+    return Row(
+        trials=len(trials),
+        best_val_top1=max(t.history["val_top1"].max() for t in trials),
+        use=read_slot_uses(directory)[-1],
+    )
+
+
+@dataclass
+class Row:
+    """One benchmarked sweep: its trial count, best validation top-1 and recorded slot use."""
+
+    trials: int
+    best_val_top1: float
+    use: SlotUse
+
+    @property
+    def idle_share(self) -> float:
+        """Slot time neither in epochs nor in start-up: slots waiting for the last trials."""
+        use = self.use
+        return 1.0 - (use.utilisation or math.nan) - use.first_share - use.later_share
 
 
 @contextlib.contextmanager
@@ -163,19 +99,23 @@ def actor_reuse(reuse: bool) -> Iterator[None]:
         tune.TuneConfig = real  # type: ignore[misc]
 
 
-def _line(label: str, row: dict[str, float]) -> str:
-    def startup(key: str) -> str:
-        return (
-            f"{row[f'{key}_s']:5.2f} s ({row[f'{key}_before_s']:.2f} before the trial "
-            f"function + {row[f'{key}_inside_s']:.2f} in it, data {row[f'{key}_data_s']:.3f})"
-        )
+def _line(label: str, row: Row) -> str:
+    use = row.use
 
+    def startup(kind: str) -> str:
+        total = getattr(use, f"{kind}_startup_s")
+        if total is None:
+            return "none"
+        before, inside = getattr(use, f"{kind}_before_s"), getattr(use, f"{kind}_inside_s")
+        return f"{total:5.2f} s ({before:.2f} before the trial function + {inside:.2f} in it)"
+
+    utilisation = "n/a" if use.utilisation is None else f"{use.utilisation:.0%}"
     return (
-        f"  {label:<20} trials {row['trials']:>3}  epochs {row['epochs']:>4}  "
-        f"wall {row['seconds']:>5.0f} s  utilisation {row['utilisation']:>4.0%}  "
-        f"best val top-1 {row['best_val_top1']:.3f}\n"
+        f"  {label:<20} trials {row.trials:>3}  epochs {use.epochs:>4}  "
+        f"wall {use.seconds:>5.0f} s  utilisation {utilisation:>4}  "
+        f"best val top-1 {row.best_val_top1:.3f}\n"
         f"  {'':<20} start-up: first trial of a slot {startup('first')}; "
-        f"median after {startup('then')}"
+        f"median after {startup('later')}; data {use.data_s or math.nan:.3f} s"
     )
 
 
@@ -212,7 +152,8 @@ def cells(root: Path, args: argparse.Namespace) -> None:
     print("\ncells (small twin, subject 1, synclr + aligned_synclr, 6 trials x <= 12 epochs each):")
     print(_line("cells at once", rows[0]))
     print(_line("one after another", rows[1]))
-    print(f"  at once / one after another: wall time {rows[0]['seconds'] / rows[1]['seconds']:.2f}")
+    ratio = rows[0].use.seconds / rows[1].use.seconds
+    print(f"  at once / one after another: wall time {ratio:.2f}")
 
 
 def full_twin(root: Path) -> Path:
@@ -241,11 +182,11 @@ def length(root: Path, args: argparse.Namespace) -> None:
     print("\nlength (subject 1, TPE + ASHA, 2 slots, actors reused):")
     for label, row in rows.items():
         print(_line(label, row))
-        idle = 1.0 - row["utilisation"] - row["first_share"] - row["then_share"]
+        use = row.use
         print(
-            f"  {'':<20} slot time: epochs {row['utilisation']:.0%}, first trial of a slot's "
-            f"start-up {row['first_share']:.0%}, later start-ups {row['then_share']:.0%}, "
-            f"idle (a slot waiting for the last trials) {idle:.0%}"
+            f"  {'':<20} slot time: epochs {use.utilisation or math.nan:.0%}, first trial of a "
+            f"slot's start-up {use.first_share:.0%}, later start-ups {use.later_share:.0%}, "
+            f"idle (a slot waiting for the last trials) {row.idle_share:.0%}"
         )
 
 
@@ -290,9 +231,9 @@ def search(root: Path, args: argparse.Namespace) -> None:
     for label, row in (("TPE + ASHA", asha), ("random, full budget", rand)):
         print(_line(label, row))
     print(
-        f"  ASHA / random: epochs {asha['epochs'] / rand['epochs']:.2f}, "
-        f"wall time {asha['seconds'] / rand['seconds']:.2f}; "
-        f"best top-1 difference: {asha['best_val_top1'] - rand['best_val_top1']:+.3f}"
+        f"  ASHA / random: epochs {asha.use.epochs / rand.use.epochs:.2f}, "
+        f"wall time {asha.use.seconds / rand.use.seconds:.2f}; "
+        f"best top-1 difference: {asha.best_val_top1 - rand.best_val_top1:+.3f}"
     )
 
 

@@ -18,7 +18,14 @@ import pytest
 import yaml
 
 from study.cli import main
-from study.results import FINISHED, best_trials, load_study, read_outcome, read_trials
+from study.results import (
+    FINISHED,
+    best_trials,
+    load_study,
+    read_outcome,
+    read_slot_uses,
+    read_trials,
+)
 from study.spec import DataSettings, StudySpec, SweepSettings
 from study.sweep import create_study, run_study, tuning_data
 from trainables.common.errors import ConfigError, DataError
@@ -144,6 +151,13 @@ def test_tiny_sweep_with_asha_runs_every_backbone(
     assert main(["status", "--name", "tiny", "--storage", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("3 done") == 2 and "best val_top1" in printed
+    (use,) = read_slot_uses(directory)  # the sweep's use of its 2 study-wide trial slots
+    assert (use.slots, use.runs) == (2, 6)
+    assert use.epochs == sum(t.epochs for b in BACKBONES for t in read_trials(directory / b))
+    assert use.utilisation is not None and 0.0 < use.utilisation <= 1.0
+    assert use.first_startup_s is not None and use.first_share > 0.0
+    assert f"this sweep: {use.describe()}" in caplog.text
+    assert f"utilisation {use.utilisation:.0%}" in printed
 
 
 def _wait_for(predicate, timeout: float) -> bool:
@@ -190,6 +204,8 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(
         [*command, "resume", *flags], env=env, capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    (use,) = read_slot_uses(storage / "k")  # the killed sweep recorded none; the resume one
+    assert use.slots == 1 and 1 <= use.runs < 6 and use.utilisation is not None
     after = {}
     for backbone in BACKBONES:
         trials = read_trials(storage / "k" / backbone)
