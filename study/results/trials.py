@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ FINISHED = "TERMINATED"
 FAILED = "ERROR"
 ACCURACY = re.compile(r"(?:^|_)top\d+$")  # val_top1, test_chance_top5, ...
 LOSS = re.compile(r"(?:^|_)loss$")  # train_loss, val_loss, test_loss
+STATE_REREAD_FOR_S = 2.0  # how long an experiment state caught half-written is read again
+CUT_SHORT = "EOF while parsing"  # the JSON parser's words for input that ends too early
 
 
 def _value(row: dict[str, Any], metric: str) -> float | None:
@@ -175,14 +178,34 @@ def _trial_states(state_file: Path) -> list[TrialState]:
     return trials
 
 
+def _current_trial_states(experiment_dir: Path) -> list[TrialState]:
+    """The trials of the newest experiment state (none before one was written).
+
+    A running driver rewrites that file in place, so a read can catch it empty or cut short
+    (JSON that ends too early): such a read is repeated for up to STATE_REREAD_FOR_S. Any other
+    damage, or a file still cut short then, is refused with its one-line DataError.
+    """
+    deadline = time.monotonic() + STATE_REREAD_FOR_S
+    while True:
+        state_file = _latest_state_file(experiment_dir)
+        if state_file is None:
+            return []
+        try:
+            return _trial_states(state_file)
+        except FileNotFoundError:  # replaced between listing and reading: list again
+            if time.monotonic() > deadline:
+                raise DataError(f"{state_file}: disappeared while being read") from None
+        except DataError as exc:
+            if CUT_SHORT not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
 def read_trials(experiment_dir: Path) -> list[TrialRecord]:
     """All trials of one experiment folder, in trial-id order (empty if it never started)."""
     experiment_dir = Path(experiment_dir)
-    state_file = _latest_state_file(experiment_dir)
-    if state_file is None:
-        return []
     records = []
-    for trial in _trial_states(state_file):
+    for trial in _current_trial_states(experiment_dir):
         logdir = experiment_dir / trial.relative_logdir
         error_file = logdir / "error.txt"
         records.append(

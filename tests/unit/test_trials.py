@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
+import pytest
+
+import study.results.trials as trials_module
 from study.results import read_trials
+from trainables.common.errors import DataError
 
 
 def _state(path: Path, trials: list[tuple[str, str]]) -> None:
@@ -42,3 +47,30 @@ def test_a_cut_line_inside_the_history_is_skipped_not_refused(tmp_path: Path) ->
     (tmp_path / "a" / "result.json").write_text(cut + json.dumps(rows[1]) + "\n")
     [trial] = read_trials(tmp_path)
     assert trial.epochs == 2 and trial.best("val_top1", "max")["val_top1"] == 0.2
+
+
+@pytest.mark.parametrize("caught", [b"", b'{"trial_data": [["{\\"trial_id'])
+def test_a_state_caught_while_the_driver_rewrites_it_is_read_again(
+    tmp_path: Path, caught: bytes
+) -> None:
+    """Ray rewrites the experiment state in place: `study status` during a sweep can find it
+    empty or half-written, and reads it again once the driver has finished writing."""
+    path = tmp_path / "experiment_state-2026-11-29_12-01-30.json"
+    path.write_bytes(caught)
+    writer = threading.Timer(0.3, _state, (path, [("a", "RUNNING")]))
+    writer.start()
+    try:
+        assert [(t.trial_id, t.status) for t in read_trials(tmp_path)] == [("a", "RUNNING")]
+    finally:
+        writer.join()
+
+
+@pytest.mark.parametrize("content", [b"", b'{"trial_data": [["{\\"trial_id'])
+def test_a_state_that_stays_unreadable_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes
+) -> None:
+    monkeypatch.setattr(trials_module, "STATE_REREAD_FOR_S", 0.3)
+    path = tmp_path / "experiment_state-2026-11-29_12-01-30.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"^{path}: not valid JSON"):
+        read_trials(tmp_path)
