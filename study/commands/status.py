@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from study.commands.sweep import add_storage_arguments
+
+if TYPE_CHECKING:
+    from study.results import SlotUse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_slot_uses(uses: list) -> None:
+def _print_slot_uses(uses: list[SlotUse]) -> None:
     """Each finished `study sweep`/`resume` run: how it used its trial slots."""
     if uses:
         print("\nsweep runs (utilisation: time in training epochs / wall time x trial slots):")

@@ -165,6 +165,25 @@ def test_bad_sweep_done_file(
 
 
 @pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"{", "not valid JSON"),
+        (b"{}", "must be a list"),
+        (b'[{"started_at": 1.0}]', "is missing"),
+        (b'[{"started_at": 1.0, "seconds": 2.0, "slots": "2", "runs": 0, "epochs": 0, '
+         b'"epoch_s": 0.0, "utilisation": null}]', "slots must be an integer, got '2'"),
+    ],
+)  # fmt: skip
+def test_bad_sweep_runs_file(
+    study: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    path = study / STUDY / "sweep_runs.json"
+    path.write_bytes(content)
+    err = run_cli(["status", *storage_args(study)], capsys)
+    assert str(path) in err and expected in err
+
+
+@pytest.mark.parametrize(
     ("edit", "expected"),
     [
         ({"sweep": {"objective": "foo"}}, "objective must be one of"),
