@@ -125,7 +125,8 @@ def slot_use(
     utilisation = busy / (seconds * slots) if runs and seconds > 0 else None
     if utilisation is not None and (utilisation > 1.0 or any(r.end > end + 1.0 for r in runs)):
         utilisation = None  # Ray's time_this_iter_s did not measure the epochs here
-    use = SlotUse(
+    first, later = (_start_up(parts[kind], seconds * slots) for kind in ("first", "later"))
+    return SlotUse(
         started_at=started_at,
         seconds=seconds,
         slots=slots,
@@ -133,17 +134,27 @@ def slot_use(
         epochs=sum(r.epochs for r in runs),
         epoch_s=busy,
         utilisation=utilisation,
+        first_startup_s=first[0],
+        first_before_s=first[1],
+        first_inside_s=first[2],
+        first_share=first[3],
+        later_startup_s=later[0],
+        later_before_s=later[1],
+        later_inside_s=later[2],
+        later_share=later[3],
         data_s=statistics.median(r.data_s for r in runs) if runs else None,
     )
-    for kind, gaps in parts.items():
-        if gaps:
-            before = statistics.median(b for b, _ in gaps)
-            inside = statistics.median(i for _, i in gaps)
-            setattr(use, f"{kind}_startup_s", before + inside)
-            setattr(use, f"{kind}_before_s", before)
-            setattr(use, f"{kind}_inside_s", inside)
-            setattr(use, f"{kind}_share", sum(b + i for b, i in gaps) / (seconds * slots))
-    return use
+
+
+def _start_up(
+    gaps: list[tuple[float, float]], slot_seconds: float
+) -> tuple[float | None, float | None, float | None, float]:
+    """Median start-up (total, before, inside) of these runs and their share of the slot time."""
+    if not gaps:
+        return None, None, None, 0.0
+    before = statistics.median(b for b, _ in gaps)
+    inside = statistics.median(i for _, i in gaps)
+    return before + inside, before, inside, sum(b + i for b, i in gaps) / slot_seconds
 
 
 def read_slot_uses(study_dir: Path) -> list[SlotUse]:

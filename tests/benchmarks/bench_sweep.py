@@ -83,7 +83,7 @@ class Row:
     def idle_share(self) -> float:
         """Slot time neither in epochs nor in start-up: slots waiting for the last trials."""
         use = self.use
-        return 1.0 - (use.utilisation or math.nan) - use.first_share - use.later_share
+        return 1.0 - _or_nan(use.utilisation) - use.first_share - use.later_share
 
 
 @contextlib.contextmanager
@@ -97,6 +97,10 @@ def actor_reuse(reuse: bool) -> Iterator[None]:
         yield
     finally:
         tune.TuneConfig = real  # type: ignore[misc]
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _line(label: str, row: Row) -> str:
@@ -115,7 +119,7 @@ def _line(label: str, row: Row) -> str:
         f"wall {use.seconds:>5.0f} s  utilisation {utilisation:>4}  "
         f"best val top-1 {row.best_val_top1:.3f}\n"
         f"  {'':<20} start-up: first trial of a slot {startup('first')}; "
-        f"median after {startup('later')}; data {use.data_s or math.nan:.3f} s"
+        f"median after {startup('later')}; data {_or_nan(use.data_s):.3f} s"
     )
 
 
@@ -184,7 +188,7 @@ def length(root: Path, args: argparse.Namespace) -> None:
         print(_line(label, row))
         use = row.use
         print(
-            f"  {'':<20} slot time: epochs {use.utilisation or math.nan:.0%}, first trial of a "
+            f"  {'':<20} slot time: epochs {_or_nan(use.utilisation):.0%}, first trial of a "
             f"slot's start-up {use.first_share:.0%}, later start-ups {use.later_share:.0%}, "
             f"idle (a slot waiting for the last trials) {row.idle_share:.0%}"
         )
